@@ -1,0 +1,140 @@
+"""Embedded default: synthetic FF++-format data, full fusion model sized for a CPU.
+
+Run (generates and builds the synthetic dataset on first use, trains, evaluates val-selected
+checkpoint on test, prints a table):
+
+  python -m ddf.train --config configs/default.py --workdir runs/default
+
+Every field can be overridden from the command line, e.g. `--config.num_train_steps=50`.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def get_model_config() -> ml_collections.ConfigDict:
+  """Model fields shared by every config (see DESIGN.md section 5)."""
+  m = ml_collections.ConfigDict()
+  # Which context vectors feed the head: any subset of spatial, temporal, micro, micro_temporal.
+  m.branches = "spatial,temporal,micro,micro_temporal"
+  m.fusion = "concat"  # "concat" or "attention" (attention over the branch context vectors).
+  m.spatial = ml_collections.ConfigDict()
+  m.spatial.arch = "resnet_tiny"  # resnet50 | vgg16 | resnet_tiny | vgg_tiny
+  m.spatial.image_size = 64  # frames are resized to this before the backbone (224 for ImageNet nets).
+  m.spatial.pretrained = ""  # directory written by `python -m ddf.weights` ("" = random init).
+  m.spatial.freeze = False  # stop gradients into the backbone (e.g. with pretrained weights).
+  m.spatial.remat = False  # rematerialise the per-frame backbone in the backward pass.
+  m.temporal = ml_collections.ConfigDict()
+  m.temporal.hidden_sizes = (128, 64)  # units per direction of each stacked BiLSTM.
+  m.temporal.dropout = 0.2
+  m.micro = ml_collections.ConfigDict()
+  m.micro.image_size = 64  # low-resolution face crop for the micro-expression CNN.
+  m.micro.filters = (32, 64, 128)
+  m.micro.dense = (256, 128)
+  m.micro.hidden_sizes = (128, 64)
+  m.micro.dropout = 0.2
+  m.head = ml_collections.ConfigDict()
+  m.head.hidden = (256, 128, 64)
+  m.head.dropout = 0.5
+  m.dtype = "float32"  # compute dtype: float32 | bfloat16 (parameters stay float32).
+  return m
+
+
+def get_mesh_config() -> ml_collections.ConfigDict:
+  """Device mesh and logical-axis rules (DESIGN.md section 6)."""
+  mesh = ml_collections.ConfigDict()
+  mesh.axes = ("data", "fsdp", "model")
+  mesh.shape = (-1, 1, 1)  # -1: all remaining devices.
+  # Logical axis name -> mesh axes. Parameters: conv_in/conv_out/embed/mlp/lstm_gates;
+  # activations: batch/time/height/width/channels.
+  mesh.rules = (
+      ("batch", ("data", "fsdp")),
+      ("time", None),
+      ("height", None),
+      ("width", None),
+      ("channels", None),
+      ("conv_in", None),
+      ("conv_out", "fsdp"),
+      ("embed", "fsdp"),
+      ("mlp", "model"),
+      ("lstm_gates", "model"),
+  )
+  return mesh
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Default config. `arg="tiny"` gives the test-sized variant (a few seconds of training)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  # Data: the synthetic FF++-format tree, built by the same TFDS builder as real FF++.
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "faceforensics"  # TFDS builder name.
+  c.data.config = "c23"  # builder config: c23 | c40 | raw.
+  c.data.data_dir = "~/ddf_data/tfds"  # where the built array_record dataset lives.
+  c.data.manual_dir = "~/ddf_data/synthetic_ffpp"  # FF++ download tree (or synthetic one).
+  c.data.synthetic = True  # generate the synthetic tree in manual_dir when it is missing.
+  c.data.synthetic_pairs = (16, 4, 4)  # [target, source] pairs in train / val / test.
+  c.data.synthetic_size = 160  # synthetic video frame size (pixels, square).
+  c.data.synthetic_frames = 24  # frames per synthetic video.
+  c.data.synthetic_difficulty = 0.5
+  c.data.synthetic_seed = 0
+  c.data.methods = "Deepfakes,Face2Face,FaceSwap,NeuralTextures"
+  c.data.frames_per_video = 8  # frames sampled (np.linspace) per video at build time.
+  c.data.crop_size = 64  # aligned face crop stored per frame.
+  c.data.clip_len = 8  # frames per training / eval clip.
+  c.data.clips_per_video_eval = 1  # fixed clips per video at evaluation.
+  c.data.balance = True  # oversample reals to 1:1 in training.
+  c.data.augment = ml_collections.ConfigDict()
+  c.data.augment.flip = True
+  c.data.augment.color_jitter = 0.1
+  c.data.augment.jpeg_prob = 0.0
+  c.data.augment.blur_prob = 0.0
+  c.data.num_workers = 0  # grain worker processes (0 = in process).
+  c.data.build_workers = 0  # processes for decode + face detection at build time (0 = all cores).
+
+  c.model = get_model_config()
+  c.mesh = get_mesh_config()
+
+  # Optimisation.
+  c.batch_size = 8  # global batch, in clips.
+  c.eval_batch_size = 16
+  c.learning_rate = 1e-3
+  c.warmup_steps = 20
+  c.weight_decay = 1e-4
+  c.grad_clip_norm = 1.0
+  c.grad_accum_steps = 1
+  c.num_train_steps = 300
+  c.eval_every_steps = 100
+  c.checkpoint_every_steps = 100
+  c.log_every_steps = 20
+  c.max_to_keep = 3
+  c.nan_policy = "stop"  # stop | skip
+  c.eval_splits = ("val", "test")
+  c.select_metric = "video_auc"  # best checkpoint chosen on val by this metric.
+  c.debug_step_delay_s = 0.0  # sleep after each step; for fault-injection tests only.
+
+  if arg == "tiny":
+    c.data.synthetic_pairs = (4, 2, 2)
+    c.data.synthetic_size = 96
+    c.data.synthetic_frames = 8
+    c.data.frames_per_video = 4
+    c.data.clip_len = 4
+    c.data.crop_size = 32
+    c.model.spatial.image_size = 32
+    c.model.micro.image_size = 16
+    c.model.micro.filters = (4, 8, 8)
+    c.model.micro.dense = (16, 8)
+    c.model.micro.hidden_sizes = (8, 4)
+    c.model.temporal.hidden_sizes = (8, 4)
+    c.model.head.hidden = (16, 8)
+    c.batch_size = 4
+    c.eval_batch_size = 4
+    c.num_train_steps = 4
+    c.eval_every_steps = 2
+    c.checkpoint_every_steps = 2
+    c.log_every_steps = 1
+    c.warmup_steps = 1
+  c.lock()
+  return c

@@ -1,0 +1,175 @@
+"""Input pipeline: grain over the TFDS array_record data source -> clips -> host-local batches.
+
+Train: per-process shard of a (class-balanced) index, seeded shuffle, random clip start, augmentation;
+the grain iterator state is checkpointed with the model. Eval: every video of the split, fixed clips,
+padded final batch with a validity mask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import grain.python as grain
+import jax
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+
+from ddf.data.augment import augment_clip
+from ddf.data.ffpp_examples import decode_jpeg
+
+META_KEYS = ("video_id", "label", "method", "compression")
+
+
+class RecordSource(grain.RandomAccessDataSource):
+  """A split of a built dataset; frames stay JPEG bytes until a clip is chosen."""
+
+  def __init__(self, builder: tfds.core.DatasetBuilder, split: str):
+    self._name = f"{builder.name}/{builder.builder_config.name if builder.builder_config else ''}:{split}"
+    self._source = builder.as_data_source(
+        split=split, decoders={"frames": tfds.decode.SkipDecoding()})
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    return self._source[int(index)]
+
+  def __repr__(self) -> str:
+    return f"RecordSource({self._name}, {len(self)} videos)"
+
+  def labels(self) -> np.ndarray:
+    """[N] int labels, read once (frames are not decoded)."""
+    return np.array([int(self[i]["label"]) for i in range(len(self))], np.int32)
+
+
+class BalancedSource(grain.RandomAccessDataSource):
+  """Oversamples the minority class so that one epoch holds as many reals as fakes."""
+
+  def __init__(self, source: RecordSource, labels: np.ndarray):
+    self._source = source
+    real, fake = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
+    if len(real) == 0 or len(fake) == 0:
+      self._index = np.arange(len(labels))
+    else:
+      major, minor = (fake, real) if len(fake) >= len(real) else (real, fake)
+      reps = int(np.ceil(len(major) / len(minor)))
+      self._index = np.concatenate([major, np.tile(minor, reps)[:len(major)]])
+
+  def __len__(self) -> int:
+    return len(self._index)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    return self._source[int(self._index[index])]
+
+
+def _decode_clip(record: dict[str, Any], start: int, clip_len: int) -> np.ndarray:
+  frames = record["frames"]
+  return np.stack([decode_jpeg(frames[i]) for i in range(start, start + clip_len)])
+
+
+def _meta(record: dict[str, Any]) -> dict[str, Any]:
+  def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+  return {"label": np.int32(record["label"]), "video_id": text(record["video_id"]),
+          "method": text(record["method"]), "compression": text(record["compression"])}
+
+
+class RandomClip(grain.RandomMapTransform):
+  """Record -> {'clips': [clip_len, S, S, 3] uint8, 'label'} at a random start, augmented."""
+
+  def __init__(self, clip_len: int, augment: ml_collections.ConfigDict | None):
+    self.clip_len = clip_len
+    self.augment = augment
+
+  def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    num = len(record["frames"])
+    if num < self.clip_len:
+      raise ValueError(f"clip_len={self.clip_len} exceeds the {num} frames stored per video; "
+                       "lower data.clip_len or rebuild with more data.frames_per_video")
+    start = int(rng.integers(0, num - self.clip_len + 1))
+    clip = _decode_clip(record, start, self.clip_len)
+    if self.augment is not None:
+      clip = augment_clip(clip, rng, self.augment)
+    return {"clips": clip, "label": np.int32(record["label"])}
+
+
+def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigDict,
+                 local_batch_size: int, seed: int, split: str = "train") -> grain.DataLoader:
+  """Infinite, shuffled, per-process-sharded, checkpointable loader of training batches."""
+  source: grain.RandomAccessDataSource = RecordSource(builder, split)
+  if data.balance:
+    source = BalancedSource(source, source.labels())
+  sampler = grain.IndexSampler(
+      num_records=len(source), shuffle=True, seed=seed, num_epochs=None,
+      shard_options=grain.ShardByJaxProcess(drop_remainder=True))
+  augment = data.augment if data.augment else None
+  return grain.DataLoader(
+      data_source=source, sampler=sampler,
+      operations=[RandomClip(data.clip_len, augment),
+                  grain.Batch(local_batch_size, drop_remainder=True)],
+      worker_count=data.num_workers)
+
+
+@dataclasses.dataclass
+class EvalBatch:
+  """A host-local eval batch: clips plus which rows are real data and whose video they are."""
+
+  clips: np.ndarray  # [B, clip_len, S, S, 3] uint8
+  mask: np.ndarray  # [B] bool, False on padding rows
+  records: list[int]  # [B] index of the video in the split (-1 on padding)
+
+
+def clip_starts(num_frames: int, clip_len: int, clips_per_video: int) -> np.ndarray:
+  """Fixed, evenly spaced clip starts for evaluation."""
+  if num_frames < clip_len:
+    raise ValueError(f"clip_len={clip_len} exceeds the {num_frames} frames stored per video")
+  return np.unique(np.linspace(0, num_frames - clip_len, clips_per_video).round().astype(int))
+
+
+def eval_batches(source: Sequence[dict[str, Any]], clip_len: int, clips_per_video: int,
+                 local_batch_size: int, process_index: int | None = None,
+                 process_count: int | None = None) -> Iterator[EvalBatch]:
+  """All clips of this process's share of the videos, in fixed-size padded batches.
+
+  Every process yields the same number of batches (so collective steps line up).
+  """
+  pi = jax.process_index() if process_index is None else process_index
+  pc = jax.process_count() if process_count is None else process_count
+  n = len(source)
+  per_process = -(-n // pc)
+  mine = [i for i in range(pi, n, pc)]
+  # Clips per video are fixed, so every process can count batches without reading.
+  first = source[0] if n else None
+  starts = clip_starts(len(first["frames"]), clip_len, clips_per_video) if first else []
+  total_batches = -(-(per_process * len(starts)) // local_batch_size)
+  rows: list[tuple[int, int]] = [(i, s) for i in mine for s in starts]
+  for b in range(total_batches):
+    chunk = rows[b * local_batch_size:(b + 1) * local_batch_size]
+    clips, recs = [], []
+    for i, s in chunk:
+      clips.append(_decode_clip(source[i], int(s), clip_len))
+      recs.append(i)
+    pad = local_batch_size - len(chunk)
+    shape = clips[0].shape if clips else (clip_len,) + _frame_shape(first)
+    clips.extend([np.zeros(shape, np.uint8)] * pad)
+    yield EvalBatch(clips=np.stack(clips), mask=np.array([True] * len(chunk) + [False] * pad),
+                    records=recs + [-1] * pad)
+
+
+def _frame_shape(record: dict[str, Any]) -> tuple[int, ...]:
+  return decode_jpeg(record["frames"][0]).shape
+
+
+def video_metadata(source: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+  """Per video: label, id, method, compression, and how many stored frames lack a face."""
+  out = []
+  for i in range(len(source)):
+    r = source[i]
+    meta = _meta(r)
+    meta["frames_without_face"] = int((~np.asarray(r["face_found"], bool)).sum())
+    out.append(meta)
+  return out

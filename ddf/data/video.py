@@ -1,0 +1,217 @@
+"""Video I/O shared by the whole project (OpenCV, RGB uint8 frames).
+
+`read_frames` samples frames evenly over the frames actually decoded (never trusting
+`CAP_PROP_FRAME_COUNT` alone); `write_video` writes `.mp4` with the `mp4v` codec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+__all__ = ["VideoError", "VideoFrames", "read_frames", "sample_indices", "write_video"]
+
+
+class VideoError(Exception):
+  """A video that cannot be read or written (message names the file and what to do)."""
+
+
+@dataclasses.dataclass
+class VideoFrames:
+  """Frames sampled from one video.
+
+  Attributes:
+    frames: [T, H, W, 3] uint8 RGB.
+    indices: [T] int32 frame indices (0-based, in decoding order) of each frame.
+    fps: frames per second reported by the container (0.0 if unknown).
+    height: frame height in pixels.
+    width: frame width in pixels.
+    total_frames: number of frames actually decoded from the video.
+    short: True when the video has fewer frames than asked (indices repeat).
+  """
+
+  frames: np.ndarray
+  indices: np.ndarray
+  fps: float
+  height: int
+  width: int
+  total_frames: int
+  short: bool = False
+
+
+def sample_indices(total: int, num_frames: int | None) -> np.ndarray:
+  """Evenly spaced indices `linspace(0, total-1, num_frames).round()` (all if None)."""
+  if num_frames is None:
+    return np.arange(total, dtype=np.int32)
+  if num_frames <= 0:
+    raise ValueError(f"num_frames must be positive or None, got {num_frames}")
+  return np.linspace(0, total - 1, num_frames).round().astype(np.int32)
+
+
+def _open(path: str) -> cv2.VideoCapture:
+  if not os.path.exists(path):
+    raise VideoError(f"Video file not found: {path!r}. Check the path (and the dataset's manual_dir).")
+  if os.path.isdir(path):
+    raise VideoError(f"Expected a video file but {path!r} is a directory.")
+  cap = cv2.VideoCapture(path)
+  if not cap.isOpened():
+    cap.release()
+    raise VideoError(
+        f"OpenCV cannot open video {path!r}: the file is corrupt, truncated or in an unsupported "
+        "format. Re-download or re-encode it (e.g. `ffmpeg -i in -c:v libx264 out.mp4`), or remove it."
+    )
+  return cap
+
+
+def _corrupt(path: str) -> VideoError:
+  return VideoError(
+      f"Decoded 0 frames from video {path!r}: the file is empty, corrupt or truncated. "
+      "Re-download or re-encode it, or remove it from the dataset."
+  )
+
+
+def _to_rgb(frame: np.ndarray) -> np.ndarray:
+  if frame.ndim == 2:
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+  return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def _read_all(path: str) -> tuple[list[np.ndarray], float]:
+  cap = _open(path)
+  try:
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    frames = []
+    while True:
+      ok, frame = cap.read()
+      if not ok or frame is None:
+        break
+      frames.append(frame)
+  finally:
+    cap.release()
+  return frames, fps
+
+
+def _count_by_grab(path: str) -> int:
+  cap = _open(path)
+  try:
+    n = 0
+    while cap.grab():
+      n += 1
+  finally:
+    cap.release()
+  return n
+
+
+def _grab_retrieve(path: str, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int, float]:
+  """One pass: grab every frame, retrieve only `wanted`. Returns (frames, decoded count, fps)."""
+  want = set(int(i) for i in wanted)
+  cap = _open(path)
+  out: dict[int, np.ndarray] = {}
+  try:
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    n = 0
+    while cap.grab():
+      if n in want:
+        ok, frame = cap.retrieve()
+        if ok and frame is not None:
+          out[n] = frame
+      n += 1
+  finally:
+    cap.release()
+  return out, n, fps
+
+
+def read_frames(path: str | os.PathLike, num_frames: int | None = None) -> VideoFrames:
+  """Reads `num_frames` evenly spaced RGB frames (all frames if None).
+
+  Indices are `np.linspace(0, n-1, num_frames).round()` over the `n` frames actually decoded;
+  when `n < num_frames` indices repeat and `short` is True.
+
+  Raises:
+    VideoError: missing, unreadable or corrupt file, or a video with zero frames.
+  """
+  path = os.fspath(path)
+  if num_frames is None:
+    frames, fps = _read_all(path)
+    if not frames:
+      raise _corrupt(path)
+    idx = np.arange(len(frames), dtype=np.int32)
+    return _pack([_to_rgb(f) for f in frames], idx, fps, len(frames), short=False)
+
+  if num_frames <= 0:
+    raise ValueError(f"num_frames must be positive or None, got {num_frames}")
+  cap = _open(path)
+  hint = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+  cap.release()
+
+  if hint > 0:
+    # Fast path: trust the hint for choosing frames, then verify against the decoded count.
+    idx = sample_indices(hint, num_frames)
+    got, n, fps = _grab_retrieve(path, idx)
+    if n == 0:
+      raise _corrupt(path)
+    if n == hint and all(int(i) in got for i in idx):
+      return _pack([_to_rgb(got[int(i)]) for i in idx], idx, fps, n, short=n < num_frames)
+    # Hint was wrong: redo with the true count (one more grab/retrieve pass).
+    idx = sample_indices(n, num_frames)
+    got, n2, fps = _grab_retrieve(path, idx)
+    if n2 == n and all(int(i) in got for i in idx):
+      return _pack([_to_rgb(got[int(i)]) for i in idx], idx, fps, n, short=n < num_frames)
+  else:
+    n = _count_by_grab(path)
+    if n == 0:
+      raise _corrupt(path)
+    idx = sample_indices(n, num_frames)
+    got, n2, fps = _grab_retrieve(path, idx)
+    if n2 == n and all(int(i) in got for i in idx):
+      return _pack([_to_rgb(got[int(i)]) for i in idx], idx, fps, n, short=n < num_frames)
+
+  # Last resort: decode everything (unstable grab/retrieve on odd files).
+  frames, fps = _read_all(path)
+  if not frames:
+    raise _corrupt(path)
+  n = len(frames)
+  idx = sample_indices(n, num_frames)
+  return _pack([_to_rgb(frames[int(i)]) for i in idx], idx, fps, n, short=n < num_frames)
+
+
+def _pack(frames: list[np.ndarray], idx: np.ndarray, fps: float, total: int, short: bool) -> VideoFrames:
+  arr = np.stack(frames).astype(np.uint8, copy=False)
+  return VideoFrames(
+      frames=arr,
+      indices=np.asarray(idx, dtype=np.int32),
+      fps=float(fps),
+      height=int(arr.shape[1]),
+      width=int(arr.shape[2]),
+      total_frames=int(total),
+      short=bool(short),
+  )
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray | Sequence[np.ndarray], fps: float = 25.0) -> None:
+  """Writes [T, H, W, 3] uint8 RGB frames to `path` (`.mp4`, codec `mp4v`)."""
+  path = os.fspath(path)
+  frames = np.asarray(frames)
+  if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+    raise ValueError(f"write_video expects [T>0, H, W, 3] frames, got shape {frames.shape}")
+  if frames.dtype != np.uint8:
+    raise ValueError(f"write_video expects uint8 frames, got {frames.dtype}")
+  parent = os.path.dirname(path)
+  if parent:
+    os.makedirs(parent, exist_ok=True)
+  h, w = frames.shape[1:3]
+  writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (int(w), int(h)))
+  if not writer.isOpened():
+    raise VideoError(
+        f"OpenCV cannot write video {path!r} with codec mp4v: check that the folder is writable "
+        "and that the name ends in .mp4."
+    )
+  try:
+    for f in frames:
+      writer.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
+  finally:
+    writer.release()

@@ -1,0 +1,124 @@
+"""Scores every clip of a split, aggregates clips to videos, and reports the protocol's metrics
+overall, per manipulation method (that method's fakes vs all reals) and per compression.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+
+from ddf import sharding
+from ddf.data.pipeline import eval_batches, video_metadata
+from ddf.metrics import binary_metrics, video_scores
+
+PredictFn = Callable[[jax.Array], jax.Array]  # global clips [B, T, S, S, 3] -> P(fake) [B]
+
+
+def score_clips(source: Sequence[dict[str, Any]], predict_fn: PredictFn, mesh: Mesh,
+                rules: sharding.Rules, clip_len: int, clips_per_video: int,
+                global_batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+  """(video index [N_clips], P(fake) [N_clips]) for the whole split, on every process."""
+  local_bs = sharding.local_batch_size(global_batch_size, mesh, rules)
+  batch_sharding = sharding.batch_sharding(mesh, rules)
+  videos, scores = [], []
+  for batch in eval_batches(source, clip_len, clips_per_video, local_bs):
+    clips = jax.make_array_from_process_local_data(batch_sharding, batch.clips)
+    probs = predict_fn(clips)
+    local = multihost_utils.global_array_to_host_local_array(probs, mesh, batch_sharding.spec)
+    local = np.asarray(local)
+    records = np.asarray(batch.records)
+    videos.append(records[batch.mask])
+    scores.append(local[batch.mask])
+  video_index = np.concatenate(videos) if videos else np.zeros([0], np.int64)
+  clip_scores = np.concatenate(scores) if scores else np.zeros([0], np.float32)
+  if jax.process_count() > 1:
+    video_index, clip_scores = _allgather_ragged(video_index, clip_scores)
+  return video_index, clip_scores
+
+
+def _allgather_ragged(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  sizes = multihost_utils.process_allgather(np.array([len(a)]))
+  m = int(sizes.max())
+  pad_a = np.full([m], -1, np.int64)
+  pad_a[:len(a)] = a
+  pad_b = np.zeros([m], np.float32)
+  pad_b[:len(b)] = b
+  ga = multihost_utils.process_allgather(pad_a)
+  gb = multihost_utils.process_allgather(pad_b)
+  keep = ga.reshape(-1) >= 0
+  return ga.reshape(-1)[keep], gb.reshape(-1)[keep]
+
+
+def _prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
+  return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+
+def _level_metrics(meta: list[dict[str, Any]], video_index: np.ndarray,
+                   clip_scores: np.ndarray, videos: set[int] | None = None) -> dict[str, float]:
+  keep = np.ones(len(video_index), bool) if videos is None else np.isin(video_index, list(videos))
+  clip_labels = [meta[int(v)]["label"] for v in video_index[keep]]
+  out = _prefixed(binary_metrics(clip_labels, clip_scores[keep]), "clip")
+  per_video = video_scores(video_index[keep], clip_scores[keep])
+  out.update(_prefixed(binary_metrics([meta[v]["label"] for v in per_video],
+                                      list(per_video.values())), "video"))
+  return out
+
+
+def split_report(meta: list[dict[str, Any]], video_index: np.ndarray,
+                 clip_scores: np.ndarray) -> dict[str, Any]:
+  """Metrics overall, per method and per compression, plus per-video scores."""
+  report: dict[str, Any] = _level_metrics(meta, video_index, clip_scores)
+  reals = {i for i, m in enumerate(meta) if m["label"] == 0}
+  methods = sorted({m["method"] for m in meta if m["label"] == 1})
+  report["per_method"] = {
+      method: _level_metrics(meta, video_index, clip_scores,
+                             reals | {i for i, m in enumerate(meta) if m["method"] == method})
+      for method in methods}
+  report["per_compression"] = {
+      comp: _level_metrics(meta, video_index, clip_scores,
+                           {i for i, m in enumerate(meta) if m["compression"] == comp})
+      for comp in sorted({m["compression"] for m in meta})}
+  per_video = video_scores(video_index, clip_scores)
+  report["num_videos"] = len(meta)
+  report["num_clips"] = int(len(video_index))
+  report["videos_with_faceless_frames"] = sum(m["frames_without_face"] > 0 for m in meta)
+  report["videos"] = [
+      {"video_id": meta[v]["video_id"], "method": meta[v]["method"],
+       "compression": meta[v]["compression"], "label": meta[v]["label"],
+       "frames_without_face": meta[v]["frames_without_face"], "score": s}
+      for v, s in sorted(per_video.items())]
+  return report
+
+
+def evaluate_split(source: Sequence[dict[str, Any]], predict_fn: PredictFn, mesh: Mesh,
+                   rules: sharding.Rules, clip_len: int, clips_per_video: int,
+                   global_batch_size: int) -> dict[str, Any]:
+  video_index, clip_scores = score_clips(source, predict_fn, mesh, rules, clip_len,
+                                         clips_per_video, global_batch_size)
+  return split_report(video_metadata(source), video_index, clip_scores)
+
+
+def write_report(workdir: str | Path, dataset: str, split: str, report: dict[str, Any]) -> Path:
+  """Writes `<workdir>/eval/<dataset>_<split>.json` (process 0 only); returns the path."""
+  path = Path(workdir) / "eval" / f"{dataset}_{split}.json"
+  if jax.process_index() == 0:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, default=float))
+  return path
+
+
+def format_table(reports: dict[str, dict[str, Any]]) -> str:
+  """A small markdown table: video-level AUC / ACC / EER and clip AUC per split."""
+  lines = ["| split | videos | video AUC | video ACC | video EER | clip AUC |",
+           "|---|---|---|---|---|---|"]
+  for split, r in reports.items():
+    lines.append(f"| {split} | {r['num_videos']} | {r['video_auc']:.4f} | {r['video_acc']:.4f} | "
+                 f"{r['video_eer']:.4f} | {r['clip_auc']:.4f} |")
+  return "\n".join(lines)

@@ -1,0 +1,155 @@
+"""Per-video face pipeline: detect (MTCNN) -> one face track -> 5-point aligned crops.
+
+`FacePipeline()(frames)` takes T frames [T, H, W, 3] uint8 RGB of one video and returns a
+`FaceTrackResult`. Frames larger than `detect_max_side` are downscaled (area) for detection only;
+boxes/landmarks are mapped back to the original frame and crops are warped from the full-res
+frames. When no face is found in any frame, `face_found` is all False, `num_faces_found` is 0,
+the crops are the centre square of each frame resized to S x S, boxes are that square and
+landmarks are the template points: the caller (e.g. the dataset builder) decides to skip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ddf.faces import align as align_lib
+from ddf.faces.mtcnn import MTCNN, FaceDetections
+from ddf.faces.track import FaceTrack, track_faces
+
+__all__ = ["FacePipeline", "FaceTrackResult", "centre_square_crops"]
+
+
+@dataclasses.dataclass
+class FaceTrackResult:
+  """Aligned face crops of one video (T frames, crop side S).
+
+  Attributes:
+    crops: [T, S, S, 3] uint8 RGB aligned crops.
+    landmarks: [T, 5, 2] float32 landmarks in crop coordinates.
+    boxes: [T, 4] float32 face boxes (x1, y1, x2, y2) in original-frame coordinates.
+    face_found: [T] bool, True where a detection of the kept track was in that frame.
+    interpolated: [T] bool, True where box/landmarks were interpolated over a short gap.
+    matrices: [T, 2, 3] float32 affine maps from frame to crop coordinates.
+    num_faces_found: number of frames with face_found.
+  """
+
+  crops: np.ndarray
+  landmarks: np.ndarray
+  boxes: np.ndarray
+  face_found: np.ndarray
+  interpolated: np.ndarray
+  matrices: np.ndarray
+  num_faces_found: int
+
+
+def centre_square_crops(frames: np.ndarray, crop_size: int) -> tuple[np.ndarray, np.ndarray]:
+  """Centre square of each frame [T, H, W, 3] resized to S: (crops [T,S,S,3], box [4])."""
+  _, h, w, _ = frames.shape
+  side = min(h, w)
+  y0, x0 = (h - side) // 2, (w - side) // 2
+  interp = cv2.INTER_AREA if side > crop_size else cv2.INTER_LINEAR
+  crops = np.stack([cv2.resize(f[y0:y0 + side, x0:x0 + side], (crop_size, crop_size),
+                               interpolation=interp) for f in frames]) if len(frames) else (
+                                 np.zeros((0, crop_size, crop_size, 3), frames.dtype))
+  return crops, np.array([x0, y0, x0 + side, y0 + side], np.float32)
+
+
+class FacePipeline:
+  """Detect -> track -> align for one video.
+
+  Args:
+    crop_size: side S of the aligned crops.
+    margin: the face spans 1/margin of the crop (see `align.crop_template`).
+    min_face_size: smallest face side in original-frame pixels (at least 12 pixels of the
+      detection image after downscaling).
+    detect_max_side: frames whose longer side exceeds this are downscaled for detection
+      (None: detect at full resolution).
+    thresholds: MTCNN P/R/O-Net thresholds.
+    batch_size: frames per detector call (None: all frames of the video at once).
+    max_gap: longest gap (frames) filled by linear interpolation.
+    iou_threshold: IoU for linking detections into a track.
+    detector: an `MTCNN` to share (default: a new one).
+  """
+
+  def __init__(self, crop_size: int = 256, margin: float = 1.3, min_face_size: float = 20,
+               detect_max_side: int | None = 640,
+               thresholds: Sequence[float] = (0.6, 0.7, 0.7), batch_size: int | None = None,
+               max_gap: int = 3, iou_threshold: float = 0.3, detector: MTCNN | None = None):
+    self.crop_size = crop_size
+    self.margin = margin
+    self.min_face_size = min_face_size
+    self.detect_max_side = detect_max_side
+    self.thresholds = tuple(thresholds)
+    self.batch_size = batch_size
+    self.max_gap = max_gap
+    self.iou_threshold = iou_threshold
+    self.detector = detector if detector is not None else MTCNN()
+
+  def __call__(self, frames: np.ndarray) -> FaceTrackResult:
+    """frames [T, H, W, 3] uint8 RGB -> `FaceTrackResult`."""
+    frames = self._check(frames)
+    return self.track_and_align(frames, self.detect(frames))
+
+  @staticmethod
+  def _check(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+      raise ValueError(f"expected frames [T, H, W, 3] uint8, got {frames.shape} {frames.dtype}")
+    return frames
+
+  def detect(self, frames: np.ndarray) -> list[FaceDetections]:
+    """Per-frame detections in original-frame coordinates (downscaled for detection)."""
+    frames = self._check(frames)
+    t, h, w, _ = frames.shape
+    f = 1.0
+    if self.detect_max_side and max(h, w) > self.detect_max_side:
+      f = self.detect_max_side / max(h, w)
+      hs, ws = max(int(round(h * f)), 1), max(int(round(w * f)), 1)
+      small = np.stack([cv2.resize(x, (ws, hs), interpolation=cv2.INTER_AREA) for x in frames])
+      fy, fx = hs / h, ws / w
+    else:
+      small, fy, fx = frames, 1.0, 1.0
+    min_face = max(self.min_face_size * f, 12.0)
+    bs = self.batch_size or max(t, 1)
+    dets: list[FaceDetections] = []
+    for i in range(0, t, bs):
+      dets += self.detector.detect(small[i:i + bs], min_face_size=min_face,
+                                   thresholds=self.thresholds)
+    if f != 1.0:
+      s4 = np.array([fx, fy, fx, fy], np.float32)
+      s2 = np.array([fx, fy], np.float32)
+      dets = [FaceDetections(d.boxes / s4, d.scores, d.landmarks / s2) for d in dets]
+    return dets
+
+  def track_and_align(self, frames: np.ndarray,
+                      detections: Sequence[FaceDetections]) -> FaceTrackResult:
+    """Keeps one face track over the frames and warps aligned crops from full-res frames."""
+    frames = self._check(frames)
+    t = frames.shape[0]
+    s = self.crop_size
+    track: FaceTrack | None = track_faces(detections, self.iou_threshold, self.max_gap)
+    if track is None:
+      crops, box = centre_square_crops(frames, s)
+      side = box[2] - box[0]
+      tmpl = align_lib.crop_template(s, self.margin).astype(np.float32)
+      mat = np.array([[s / side, 0, -box[0] * s / side], [0, s / side, -box[1] * s / side]],
+                     np.float32)
+      return FaceTrackResult(
+        crops=crops, landmarks=np.broadcast_to(tmpl, (t, 5, 2)).copy(),
+        boxes=np.broadcast_to(box, (t, 4)).copy(), face_found=np.zeros((t,), bool),
+        interpolated=np.zeros((t,), bool), matrices=np.broadcast_to(mat, (t, 2, 3)).copy(),
+        num_faces_found=0)
+    crops = np.empty((t, s, s, 3), np.uint8)
+    matrices = np.empty((t, 2, 3), np.float32)
+    for i in range(t):
+      crops[i], matrices[i] = align_lib.align_face(frames[i], track.landmarks[i], s, self.margin)
+    landmarks = np.stack([align_lib.transform_points(track.landmarks[i], matrices[i])
+                          for i in range(t)]) if t else np.zeros((0, 5, 2), np.float32)
+    return FaceTrackResult(
+      crops=crops, landmarks=landmarks.astype(np.float32), boxes=track.boxes.astype(np.float32),
+      face_found=track.face_found.copy(), interpolated=track.interpolated.copy(),
+      matrices=matrices, num_faces_found=track.num_found)

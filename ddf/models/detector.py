@@ -1,0 +1,191 @@
+"""FusionDetector: spatial + temporal + micro-expression branches, fused, -> one logit per clip.
+
+Variable tree (top-level submodule names, in `params` / `batch_stats`):
+  backbone                spatial backbone (`ddf.models.backbones`; Keras layer names inside)
+  spatial_attention       SpatialAttention on the backbone maps
+  temporal                BiLSTM over per-frame spatial vectors; temporal_attention
+  micro_encoder           MicroFrameEncoder (cnn, spatial_attention, dense_k)
+  micro_temporal          MicroTemporal (bilstm, self_attention, dense_k, temporal_attention)
+  fusion_proj_{branch}, fusion_score   (fusion='attention' only)
+  head_{k}, logit         head
+Pretrained backbone weights go to `params['backbone']` / `batch_stats['backbone']`
+(`ddf.weights.merge_pretrained`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ddf.models import layers
+from ddf.models.attention import SpatialAttention, TemporalAttention
+from ddf.models.backbones import get_backbone
+from ddf.models.lstm import BiLSTM
+from ddf.models.micro import MicroFrameEncoder, MicroTemporal, to_micro_input
+
+BRANCHES = ("spatial", "temporal", "micro", "micro_temporal")
+
+
+def _resize(frames: jnp.ndarray, size: int) -> jnp.ndarray:
+  """[N, H, W, C] -> [N, size, size, C] (bilinear, antialiased); identity if already sized."""
+  n, h, w, c = frames.shape
+  if (h, w) == (size, size):
+    return frames
+  return jax.image.resize(frames, (n, size, size, c), method="bilinear")
+
+
+def _masked_mean(x: jnp.ndarray, mask: jnp.ndarray | None) -> jnp.ndarray:
+  """Mean over axis 1 of [B, T, D] (valid steps only when `mask` [B, T] is given)."""
+  x = x.astype(jnp.float32)
+  if mask is None:
+    return jnp.mean(x, axis=1)
+  m = mask.astype(jnp.float32)[..., None]
+  return jnp.sum(x * m, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0)
+
+
+class FusionDetector(nn.Module):
+  """Clip-level deepfake detector (DESIGN.md section 5). Build with `build_detector(model_cfg)`.
+
+  `__call__(clips [B, T, H, W, 3] uint8 RGB, *, train, seq_lengths [B] | None)
+  -> (logits [B] float32, aux)`; aux holds, for the computed parts, `spatial_attention`
+  [B, T, h, w], `temporal_attention` [B, T], `micro_spatial_attention` [B, T, h', w'],
+  `micro_temporal_attention` [B, T], `fusion_attention` [B, n_branches] (fusion='attention').
+  Frames are resized to `spatial_image_size` (backbone, RGB [0, 255] -> its own normalisation)
+  and to `micro_image_size` (micro CNN, grayscale in [0, 1]).
+  """
+
+  branches: Sequence[str] = BRANCHES
+  fusion: str = "concat"
+  spatial_arch: str = "resnet_tiny"
+  spatial_image_size: int = 64
+  spatial_freeze: bool = False
+  spatial_remat: bool = False
+  temporal_hidden_sizes: Sequence[int] = (128, 64)
+  temporal_dropout: float = 0.2
+  micro_image_size: int = 64
+  micro_filters: Sequence[int] = (32, 64, 128)
+  micro_dense: Sequence[int] = (256, 128)
+  micro_hidden_sizes: Sequence[int] = (128, 64)
+  micro_dropout: float = 0.2
+  head_hidden: Sequence[int] = (256, 128, 64)
+  head_dropout: float = 0.5
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(
+    self, clips: jnp.ndarray, *, train: bool, seq_lengths: jnp.ndarray | None = None
+  ) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
+    branches = tuple(self.branches)
+    if not branches or any(b not in BRANCHES for b in branches):
+      raise ValueError(f"branches must be a non-empty subset of {BRANCHES}, got {branches}")
+    dtype = layers.as_dtype(self.dtype)
+    b, t, h, w, _ = clips.shape
+    mask = None if seq_lengths is None else jnp.arange(t)[None] < seq_lengths[:, None]
+    clips = layers.constrain_maps(clips)
+    frames = clips.reshape(b * t, h, w, 3).astype(jnp.float32)
+    contexts: dict[str, jnp.ndarray] = {}
+    aux: dict[str, jnp.ndarray] = {}
+
+    if "spatial" in branches or "temporal" in branches:
+      x = _resize(frames, self.spatial_image_size)
+      backbone = get_backbone(
+        self.spatial_arch, dtype, remat=self.spatial_remat, name="backbone"
+      )
+      maps = backbone(x, train and not self.spatial_freeze)
+      if self.spatial_freeze:
+        maps = jax.lax.stop_gradient(maps)
+      maps = layers.constrain_maps(maps.reshape(b, t, *maps.shape[1:]))
+      vec, att = SpatialAttention(dtype=dtype, name="spatial_attention")(
+        maps.reshape(b * t, *maps.shape[2:])
+      )
+      aux["spatial_attention"] = att.reshape(b, t, *att.shape[1:])
+      seq = layers.constrain_seq(vec.reshape(b, t, -1))
+      if "spatial" in branches:
+        contexts["spatial"] = _masked_mean(seq, mask)
+      if "temporal" in branches:
+        hs = BiLSTM(self.temporal_hidden_sizes, self.temporal_dropout, dtype=dtype, name="temporal")(
+          seq, train=train, seq_lengths=seq_lengths
+        )
+        ctx, wts = TemporalAttention(dtype=dtype, name="temporal_attention")(hs, mask)
+        contexts["temporal"] = ctx
+        aux["temporal_attention"] = wts
+
+    if "micro" in branches or "micro_temporal" in branches:
+      x = to_micro_input(_resize(frames, self.micro_image_size))
+      vec, att = MicroFrameEncoder(
+        self.micro_filters, self.micro_dense, dtype=dtype, name="micro_encoder"
+      )(x, train)
+      aux["micro_spatial_attention"] = att.reshape(b, t, *att.shape[1:])
+      seq = layers.constrain_seq(vec.reshape(b, t, -1))
+      if "micro" in branches:
+        contexts["micro"] = _masked_mean(seq, mask)
+      if "micro_temporal" in branches:
+        ctx, wts = MicroTemporal(
+          self.micro_hidden_sizes,
+          self.micro_dense,
+          self.micro_dropout,
+          dtype=dtype,
+          name="micro_temporal",
+        )(seq, train=train, seq_lengths=seq_lengths)
+        contexts["micro_temporal"] = ctx
+        aux["micro_temporal_attention"] = wts
+
+    names = [n for n in BRANCHES if n in contexts]
+    if self.fusion == "concat":
+      z = jnp.concatenate([contexts[n].astype(dtype) for n in names], axis=-1)
+    elif self.fusion == "attention":
+      width = self.head_hidden[0] if self.head_hidden else 128
+      proj = jnp.stack(
+        [jnp.tanh(layers.dense(width, dtype=dtype, name=f"fusion_proj_{n}")(contexts[n]))
+         for n in names],
+        axis=1,
+      )  # [B, n, width]
+      scores = layers.dense(1, dtype=dtype, name="fusion_score")(proj)[..., 0]
+      wts = jax.nn.softmax(scores.astype(jnp.float32), axis=-1)
+      aux["fusion_attention"] = wts
+      z = jnp.einsum("bn,bnd->bd", wts, proj.astype(jnp.float32)).astype(dtype)
+    else:
+      raise ValueError(f"fusion must be 'concat' or 'attention', got {self.fusion!r}")
+
+    for k, d in enumerate(self.head_hidden):
+      z = nn.relu(layers.dense(d, dtype=dtype, name=f"head_{k}")(z))
+      z = nn.Dropout(self.head_dropout, deterministic=not train)(z)
+    logits = layers.dense(1, dtype=dtype, name="logit")(z)[..., 0]
+    return logits.astype(jnp.float32), aux
+
+
+def parse_branches(branches: str | Sequence[str]) -> tuple[str, ...]:
+  """'spatial,temporal' -> ('spatial', 'temporal') (validated, canonical order)."""
+  if isinstance(branches, str):
+    branches = [s.strip() for s in branches.split(",") if s.strip()]
+  unknown = set(branches) - set(BRANCHES)
+  if unknown or not branches:
+    raise ValueError(f"branches must be a non-empty subset of {BRANCHES}, got {branches}")
+  return tuple(n for n in BRANCHES if n in branches)
+
+
+def build_detector(model_cfg: Any) -> FusionDetector:
+  """FusionDetector from `configs/default.py:get_model_config()` fields."""
+  c = model_cfg
+  return FusionDetector(
+    branches=parse_branches(c.branches),
+    fusion=c.fusion,
+    spatial_arch=c.spatial.arch,
+    spatial_image_size=int(c.spatial.image_size),
+    spatial_freeze=bool(c.spatial.freeze),
+    spatial_remat=bool(c.spatial.remat),
+    temporal_hidden_sizes=tuple(c.temporal.hidden_sizes),
+    temporal_dropout=float(c.temporal.dropout),
+    micro_image_size=int(c.micro.image_size),
+    micro_filters=tuple(c.micro.filters),
+    micro_dense=tuple(c.micro.dense),
+    micro_hidden_sizes=tuple(c.micro.hidden_sizes),
+    micro_dropout=float(c.micro.dropout),
+    head_hidden=tuple(c.head.hidden),
+    head_dropout=float(c.head.dropout),
+    dtype=str(c.dtype),
+  )

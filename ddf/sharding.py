@@ -1,0 +1,107 @@
+"""Device mesh, logical-axis rules and host-local <-> global arrays (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+Rules = tuple[tuple[str, Any], ...]
+
+
+def maybe_initialize_distributed() -> None:
+  """Calls `jax.distributed.initialize()` when launched as one of several processes.
+
+  TPU pods and SLURM are detected by JAX itself; a local launcher sets DDF_COORDINATOR,
+  DDF_NUM_PROCESSES and DDF_PROCESS_ID (see launch/local_multiprocess.py).
+  """
+  if jax.distributed.is_initialized():
+    return
+  if "DDF_COORDINATOR" in os.environ:
+    jax.distributed.initialize(
+        coordinator_address=os.environ["DDF_COORDINATOR"],
+        num_processes=int(os.environ["DDF_NUM_PROCESSES"]),
+        process_id=int(os.environ["DDF_PROCESS_ID"]),
+        local_device_ids=None)
+  elif int(os.environ.get("SLURM_NTASKS", "1")) > 1 or "TPU_WORKER_HOSTNAMES" in os.environ:
+    jax.distributed.initialize()
+  else:
+    return
+  logging.info("jax.distributed: process %d of %d", jax.process_index(), jax.process_count())
+
+
+def create_mesh(mesh_cfg: ml_collections.ConfigDict) -> Mesh:
+  """A mesh over all devices with `mesh_cfg.axes`; one size in `mesh_cfg.shape` may be -1."""
+  shape = list(mesh_cfg.shape)
+  n = jax.device_count()
+  if shape.count(-1) > 1:
+    raise ValueError(f"mesh.shape {tuple(shape)}: at most one -1 allowed")
+  known = math.prod(s for s in shape if s != -1)
+  if -1 in shape:
+    if n % known:
+      raise ValueError(f"mesh.shape {tuple(mesh_cfg.shape)} does not divide {n} devices")
+    shape[shape.index(-1)] = n // known
+  if math.prod(shape) != n:
+    raise ValueError(f"mesh.shape {tuple(shape)} needs {math.prod(shape)} devices, have {n}")
+  return jax.make_mesh(tuple(shape), tuple(mesh_cfg.axes))
+
+
+def logical_rules(mesh_cfg: ml_collections.ConfigDict) -> Rules:
+  return tuple((name, tuple(axes) if isinstance(axes, list) else axes)
+               for name, axes in mesh_cfg.rules)
+
+
+def _fit_spec(shape: tuple[int, ...], spec: PartitionSpec, mesh: Mesh) -> PartitionSpec:
+  """Drops mesh axes from dimensions they do not divide (e.g. a 1-channel attention conv)."""
+  out = []
+  for i, axes in enumerate(tuple(spec) + (None,) * (len(shape) - len(spec))):
+    if axes is None:
+      out.append(None)
+      continue
+    names = axes if isinstance(axes, tuple) else (axes,)
+    size = math.prod(mesh.shape[a] for a in names)
+    out.append(axes if shape[i] % size == 0 else None)
+  return PartitionSpec(*out)
+
+
+def tree_shardings(abstract_tree: Any, mesh: Mesh, rules: Rules) -> Any:
+  """NamedShardings for a tree of boxed (`nn.LogicallyPartitioned`) abstract values."""
+  logical_specs = nn.get_partition_spec(abstract_tree)
+  mesh_specs = nn.logical_to_mesh(logical_specs, rules)
+  plain = nn.meta.unbox(abstract_tree)
+  return jax.tree.map(
+      lambda leaf, spec: NamedSharding(mesh, _fit_spec(leaf.shape, spec, mesh)),
+      plain, mesh_specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
+
+
+def batch_sharding(mesh: Mesh, rules: Rules) -> NamedSharding:
+  """Sharding of the leading (batch) axis of input batches, from the `batch` rule."""
+  spec = nn.logical_to_mesh(PartitionSpec("batch"), rules)
+  return NamedSharding(mesh, spec)
+
+
+def local_batch_size(global_batch_size: int, mesh: Mesh, rules: Rules) -> int:
+  """Rows of a global batch that this process provides."""
+  sharding = batch_sharding(mesh, rules)
+  axes = sharding.spec[0] if len(sharding.spec) else None
+  names = () if axes is None else (axes if isinstance(axes, tuple) else (axes,))
+  shards = math.prod(mesh.shape[a] for a in names)
+  if global_batch_size % shards:
+    raise ValueError(f"batch size {global_batch_size} is not divisible by the {shards} batch "
+                     f"shards of mesh {dict(mesh.shape)}")
+  if global_batch_size % jax.process_count():
+    raise ValueError(f"batch size {global_batch_size} not divisible by "
+                     f"{jax.process_count()} processes")
+  return global_batch_size // jax.process_count()
+
+
+def to_global(local_batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
+  """Host-local numpy batch (this process's rows) -> globally sharded jax arrays."""
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)

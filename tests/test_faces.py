@@ -1,0 +1,288 @@
+"""Tests of ddf.faces: MTCNN in JAX, alignment, tracking, per-video pipeline (CPU, offline)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from ddf.faces import align as align_lib
+from ddf.faces import mtcnn as mtcnn_lib
+from ddf.faces import boxes as box_lib
+from ddf.faces.mtcnn import MTCNN, FaceDetections
+from ddf.faces.pipeline import FacePipeline
+from ddf.faces.track import track_faces
+
+# Acceptance numbers on skimage.data.astronaut() (x1, y1, x2, y2) and 5 points (x, y).
+ASTRO_BOX = np.array([181, 62, 268, 172], np.float64)
+ASTRO_LM = np.array([[205, 102], [247, 104], [225, 129], [202, 139], [245, 142]], np.float64)
+
+
+@pytest.fixture(scope="module")
+def detector() -> MTCNN:
+  return MTCNN()
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+  return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def camera_rgb() -> np.ndarray:
+  return np.repeat(skimage.data.camera()[..., None], 3, axis=-1)
+
+
+def _affine(points: np.ndarray, m: np.ndarray) -> np.ndarray:
+  return points @ m[:, :2].T + m[:, 2]
+
+
+# ----------------------------------------------------------------------------- box utils
+
+
+def test_nms_and_iou():
+  boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 5, 5]], float)
+  scores = np.array([0.9, 0.8, 0.7, 0.95])
+  iou = box_lib.iou_matrix(boxes, boxes)
+  np.testing.assert_allclose(iou[0, 1], 81 / 119)
+  np.testing.assert_allclose(box_lib.iou_matrix(boxes[:1], boxes[3:], "min"), [[1.0]])
+  np.testing.assert_array_equal(box_lib.nms(boxes, scores, 0.5), [3, 0, 2])
+  np.testing.assert_array_equal(box_lib.nms(boxes, scores, 0.5, "min"), [3, 2])
+  sq = box_lib.square_boxes(np.array([[0, 0, 10, 4]], float))
+  np.testing.assert_allclose(sq, [[0, -3, 10, 7]])
+
+
+# ----------------------------------------------------------------------------- MTCNN
+
+
+def test_networks_match_the_wheel():
+  """The JAX P/R/O-Nets give the outputs of the wheel's own Keras networks."""
+  pytest.importorskip("tensorflow")
+  from mtcnn.network.onet import ONet  # pylint: disable=g-import-not-at-top
+  from mtcnn.network.pnet import PNet
+  from mtcnn.network.rnet import RNet
+
+  params = mtcnn_lib.load_mtcnn_params()
+  raw = {n: list(__import__("joblib").load(f"{mtcnn_lib.default_weights_dir()}/{n}.lz4"))
+         for n in ("pnet", "rnet", "onet")}
+  rng = np.random.default_rng(0)
+  cases = [(PNet, "pnet", mtcnn_lib.pnet_apply, (2, 31, 45, 3)),
+           (RNet, "rnet", mtcnn_lib.rnet_apply, (3, 24, 24, 3)),
+           (ONet, "onet", mtcnn_lib.onet_apply, (3, 48, 48, 3))]
+  for cls, name, fn, shape in cases:
+    model = cls()
+    model.build()
+    model.set_weights(raw[name])
+    x = rng.normal(size=shape).astype(np.float32)
+    ref = [np.asarray(o) for o in model(x)]
+    ref[-1] = ref[-1][..., 1]  # face probability
+    out = [np.asarray(o) for o in fn(params[name], x)]
+    for a, b in zip(ref, out):
+      np.testing.assert_allclose(b, a, atol=1e-4)
+
+
+def test_crop_and_resize_matches_tf():
+  tf = pytest.importorskip("tensorflow")
+  rng = np.random.default_rng(1)
+  img = rng.uniform(0, 255, size=(2, 40, 50, 3)).astype(np.float32)
+  boxes = np.array([[-5, 3, 30, 44], [10, 12, 49, 39]], np.float32)  # x1 y1 x2 y2, one outside
+  idx = np.array([0, 1], np.int32)
+  norm = boxes[:, [1, 0, 3, 2]] / np.array([40, 50, 40, 50], np.float32)
+  ref = tf.image.crop_and_resize(img, norm, idx, (24, 24), extrapolation_value=7.0).numpy()
+  out = np.asarray(mtcnn_lib.crop_and_resize(img, boxes, idx, 24, extrapolation_value=7.0))
+  np.testing.assert_allclose(out, ref, atol=1e-3)
+
+
+def test_astronaut_acceptance(detector, astronaut):
+  (det,) = detector.detect(astronaut)
+  assert len(det) == 1
+  np.testing.assert_allclose(det.boxes[0], ASTRO_BOX, atol=6)
+  dist = np.linalg.norm(det.landmarks[0] - ASTRO_LM, axis=-1)
+  assert dist.max() < 3.0, dist
+  assert det.scores[0] > 0.99
+  # Module-level convenience function agrees.
+  (det2,) = mtcnn_lib.detect_faces(astronaut[None])
+  np.testing.assert_allclose(det2.boxes, det.boxes, atol=1e-3)
+
+
+def test_camera_one_face(detector, camera_rgb):
+  (det,) = detector.detect(camera_rgb[None])
+  assert len(det) == 1  # the cameraman's face
+  x1, y1, x2, y2 = det.boxes[0]
+  assert 185 < x1 < 210 and 105 < y1 < 130 and 245 < x2 < 270 and 185 < y2 < 210
+  lm = det.landmarks[0]
+  assert np.all((lm[:, 0] > x1) & (lm[:, 0] < x2) & (lm[:, 1] > y1) & (lm[:, 1] < y2))
+  assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]  # left/right order
+  assert lm[:2, 1].max() < lm[2, 1] < lm[3:, 1].min()  # eyes above nose above mouth
+
+
+def test_blank_and_noise_no_faces(detector):
+  rng = np.random.default_rng(0)
+  images = np.stack([np.full((512, 512, 3), 128, np.uint8), np.zeros((512, 512, 3), np.uint8),
+                     rng.integers(0, 256, (512, 512, 3), dtype=np.uint8),
+                     rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)])
+  dets = detector.detect(images)
+  assert [len(d) for d in dets] == [0, 0, 0, 0]
+  assert dets[0].boxes.shape == (0, 4) and dets[0].landmarks.shape == (0, 5, 2)
+
+
+def test_transformed_astronaut(detector, astronaut):
+  """Rotated, scaled and shifted copy: the face is found and landmarks move accordingly."""
+  m = cv2.getRotationMatrix2D((225.0, 120.0), 15.0, 0.8)
+  m[:, 2] += (40.0, 60.0)
+  warped = cv2.warpAffine(astronaut, m, (512, 512), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
+  (det,) = detector.detect(warped)
+  assert len(det) >= 1
+  expected = _affine(ASTRO_LM, m)
+  dist = np.linalg.norm(det.landmarks[0] - expected, axis=-1)
+  assert dist.max() < 4.0, dist
+  centre = det.boxes[0].reshape(2, 2).mean(0)
+  exp_centre = _affine(ASTRO_BOX.reshape(2, 2).mean(0, keepdims=True), m)[0]
+  assert np.linalg.norm(centre - exp_centre) < 8
+
+
+def test_batch_equals_single(detector, astronaut, camera_rgb):
+  shifted = np.roll(astronaut, (37, -51), axis=(0, 1))
+  images = np.stack([astronaut, camera_rgb, shifted])
+  batched = detector.detect(images)
+  for img, b in zip(images, batched):
+    (single,) = detector.detect(img)
+    assert len(single) == len(b) >= 1
+    np.testing.assert_allclose(b.boxes, single.boxes, atol=1e-2)
+    np.testing.assert_allclose(b.landmarks, single.landmarks, atol=1e-2)
+    np.testing.assert_allclose(b.scores, single.scores, atol=1e-4)
+  np.testing.assert_allclose(batched[2].landmarks[0], batched[0].landmarks[0] + (-51, 37),
+                             atol=2.0)
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def test_alignment_puts_landmarks_on_template():
+  s, margin = 256, 1.3
+  tmpl = align_lib.crop_template(s, margin)
+  # The face box (template's 112 px) spans 1/margin of the crop, centred.
+  np.testing.assert_allclose(align_lib.crop_template(112, 1.0), align_lib.ARCFACE_TEMPLATE_112)
+  np.testing.assert_allclose(tmpl.mean(0), (align_lib.ARCFACE_TEMPLATE_112.mean(0) - 56)
+                             / margin * s / 112 + s / 2)
+  # Landmarks that are an exact similarity image of the template; draw a dot at each.
+  ang, scale, shift = np.deg2rad(20.0), 0.7, np.array([150.0, 90.0])
+  rot = scale * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+  lm = tmpl @ rot.T + shift
+  image = np.zeros((400, 420, 3), np.uint8)
+  for i, (x, y) in enumerate(lm):
+    cv2.circle(image, (int(round(x)), int(round(y))), 3, (255, 40 * (i + 1), 0), -1)
+  crop, mat = align_lib.align_face(image, lm, s, margin)
+  assert crop.shape == (s, s, 3) and crop.dtype == np.uint8 and mat.shape == (2, 3)
+  np.testing.assert_allclose(align_lib.transform_points(lm, mat), tmpl, atol=1e-2)
+  for i, (x, y) in enumerate(tmpl):  # the dots are drawn at the template points in the crop
+    ys, xs = np.nonzero(np.abs(crop[..., 1].astype(int) - 40 * (i + 1)) < 10)
+    ys, xs = ys[crop[ys, xs, 0] > 128], xs[crop[ys, xs, 0] > 128]
+    assert len(xs) > 5
+    assert np.hypot(xs.mean() - x, ys.mean() - y) < 1.0
+
+
+def test_align_real_face(detector, astronaut):
+  (det,) = detector.detect(astronaut)
+  crop, mat = align_lib.align_face(astronaut, det.landmarks[0], 128, 1.3)
+  err = np.linalg.norm(align_lib.transform_points(det.landmarks[0], mat)
+                       - align_lib.crop_template(128, 1.3), axis=-1)
+  assert err.mean() < 3.0
+  # Re-detecting in the aligned crop finds the face in the middle.
+  (again,) = detector.detect(cv2.resize(crop, (256, 256)))
+  assert len(again) >= 1
+  assert np.linalg.norm(again.boxes[0].reshape(2, 2).mean(0) - 128) < 20
+
+
+# ----------------------------------------------------------------------------- tracking
+
+
+def _det(boxes, scores) -> FaceDetections:
+  boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+  lm = np.stack([boxes[:, :2] + (boxes[:, 2:] - boxes[:, :2]) * f
+                 for f in ((0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.35, 0.8), (0.65, 0.8))], 1)
+  return FaceDetections(boxes, np.asarray(scores, np.float32), lm.astype(np.float32))
+
+
+def test_tracker_picks_consistent_face_and_interpolates():
+  dets = []
+  for t in range(10):
+    face = [100 + 2 * t, 50, 200 + 2 * t, 170]
+    if t in (4, 5):  # short gap
+      dets.append(_det([[400, 300, 430, 330]] if t == 4 else [], [0.9] if t == 4 else []))
+    elif t == 2:  # a spurious, larger box for one frame only
+      dets.append(_det([[300, 0, 640, 400], face], [0.99, 0.95]))
+    elif t == 9:
+      dets.append(_det([], []))
+    else:
+      dets.append(_det([face], [0.98]))
+  tr = track_faces(dets, max_gap=3)
+  assert tr is not None
+  np.testing.assert_array_equal(tr.face_found, [1, 1, 1, 1, 0, 0, 1, 1, 1, 0])
+  np.testing.assert_array_equal(tr.interpolated, [0, 0, 0, 0, 1, 1, 0, 0, 0, 0])
+  np.testing.assert_array_equal(tr.det_index[:4], [0, 0, 1, 0])
+  np.testing.assert_allclose(tr.boxes[4], [108, 50, 208, 170], atol=1e-4)  # linear
+  np.testing.assert_allclose(tr.boxes[5], [110, 50, 210, 170], atol=1e-4)
+  np.testing.assert_allclose(tr.landmarks[5], _det([[110, 50, 210, 170]], [1]).landmarks[0],
+                             atol=1e-3)
+  np.testing.assert_allclose(tr.boxes[9], tr.boxes[8])  # trailing frame: nearest found
+  assert tr.num_found == 7 and tr.scores[4] == 0
+
+  # A long gap is not interpolated: frames copy the nearest found frame.
+  tr2 = track_faces(dets[:4] + [_det([], [])] * 5 + dets[6:9], max_gap=3, max_link_gap=8)
+  assert not tr2.interpolated.any()
+  np.testing.assert_allclose(tr2.boxes[4], tr2.boxes[3])
+  np.testing.assert_allclose(tr2.boxes[8], tr2.boxes[9])
+  assert track_faces([_det([], [])] * 3) is None
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def _clip(astronaut: np.ndarray, num_frames: int = 8, h: int = 400, w: int = 560):
+  """Astronaut's upper part moving over a flat background; returns frames and offsets."""
+  patch = astronaut[:320, 60:400]
+  frames, offsets = [], []
+  for t in range(num_frames):
+    dx, dy = 20 + 14 * t, 30 + 4 * t
+    f = np.full((h, w, 3), (70, 90, 110), np.uint8)
+    f[dy:dy + patch.shape[0], dx:dx + patch.shape[1]] = patch
+    frames.append(f)
+    offsets.append((dx - 60, dy))
+  return np.stack(frames), np.asarray(offsets, np.float64)
+
+
+def test_pipeline_on_moving_clip(detector, astronaut):
+  frames, offsets = _clip(astronaut)
+  pipe = FacePipeline(crop_size=128, margin=1.3, detect_max_side=448, detector=detector)
+  res = pipe(frames)
+  assert res.crops.shape == (8, 128, 128, 3) and res.crops.dtype == np.uint8
+  assert res.landmarks.shape == (8, 5, 2) and res.boxes.shape == (8, 4)
+  assert res.face_found.all() and res.num_faces_found == 8 and not res.interpolated.any()
+  # Boxes in original-frame coordinates follow the motion.
+  centres = res.boxes.reshape(8, 2, 2).mean(1)
+  exp = ASTRO_BOX.reshape(2, 2).mean(0) + offsets
+  assert np.abs(centres - exp).max() < 8
+  # Landmarks in crop coordinates sit near the template.
+  err = np.linalg.norm(res.landmarks - align_lib.crop_template(128, 1.3), axis=-1)
+  assert err.mean() < 3.0
+  # Crops are stable: the face does not move in the aligned crops.
+  diff = np.abs(res.crops[1:].astype(int) - res.crops[:-1].astype(int))[:, 32:96, 32:96]
+  assert diff.mean() < 12
+  # Frame-by-frame detection gives the same result as the whole batch.
+  res1 = FacePipeline(crop_size=128, detect_max_side=448, batch_size=1, detector=detector)(
+    frames[:2])
+  np.testing.assert_allclose(res1.boxes, res.boxes[:2], atol=1e-2)
+
+
+def test_pipeline_faceless_clip(detector):
+  frames = np.full((4, 240, 320, 3), 100, np.uint8)
+  frames[:, 100:140, 50:270] = 200  # some structure, no face
+  res = FacePipeline(crop_size=64, detector=detector)(frames)
+  assert res.num_faces_found == 0 and not res.face_found.any()
+  assert res.crops.shape == (4, 64, 64, 3) and res.crops.dtype == np.uint8
+  np.testing.assert_allclose(res.boxes[0], [40, 0, 280, 240])
+  np.testing.assert_array_equal(res.crops[0], cv2.resize(frames[0, :, 40:280], (64, 64),
+                                                         interpolation=cv2.INTER_AREA))
