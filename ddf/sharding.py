@@ -50,7 +50,9 @@ def create_mesh(mesh_cfg: ml_collections.ConfigDict) -> Mesh:
     shape[shape.index(-1)] = n // known
   if math.prod(shape) != n:
     raise ValueError(f"mesh.shape {tuple(shape)} needs {math.prod(shape)} devices, have {n}")
-  return jax.make_mesh(tuple(shape), tuple(mesh_cfg.axes))
+  axes = tuple(mesh_cfg.axes)
+  # Auto axes: GSPMD propagates shardings from the logical constraints and in/out shardings.
+  return jax.make_mesh(tuple(shape), axes, axis_types=(jax.sharding.AxisType.Auto,) * len(axes))
 
 
 def logical_rules(mesh_cfg: ml_collections.ConfigDict) -> Rules:

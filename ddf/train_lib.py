@@ -5,7 +5,6 @@
 grain iterator state), then the val-selected checkpoint evaluated on `config.eval_splits`.
 """
 
-from __future__ import annotations
 
 import functools
 import json
@@ -62,15 +61,18 @@ def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
       decay_steps=steps, end_value=config.learning_rate * 0.01)
 
 
-def make_optimizer(config: ml_collections.ConfigDict, params: Any) -> optax.GradientTransformation:
+def _param_labels(params: Any) -> Any:
+  return jax.tree_util.tree_map_with_path(
+      lambda p, _: "frozen" if is_backbone_path(p) else "trained", params)
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
   """AdamW + warm-up/cosine + global-norm clipping; the backbone is left alone when frozen."""
   tx = optax.chain(
       optax.clip_by_global_norm(config.grad_clip_norm),
       optax.adamw(make_schedule(config), weight_decay=config.weight_decay))
   if config.model.spatial.freeze:
-    labels = jax.tree_util.tree_map_with_path(
-        lambda p, _: "frozen" if is_backbone_path(p) else "trained", params)
-    tx = optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)
+    tx = optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, _param_labels)
   return tx
 
 
@@ -92,6 +94,7 @@ def _load_pretrained(config: ml_collections.ConfigDict, variables: dict[str, Any
 def create_train_state(config: ml_collections.ConfigDict, model: nn.Module, mesh: jax.sharding.Mesh,
                        rules: sharding.Rules, rng: jax.Array) -> tuple[TrainState, Any]:
   """The train state, initialised directly with its shardings; returns (state, shardings)."""
+  tx = make_optimizer(config)
 
   def init(rng: jax.Array, boxed: bool) -> TrainState:
     params_rng, dropout_rng = jax.random.split(rng)
@@ -100,7 +103,6 @@ def create_train_state(config: ml_collections.ConfigDict, model: nn.Module, mesh
     if not boxed:
       variables = nn.meta.unbox(variables)
     params = variables["params"]
-    tx = make_optimizer(config, nn.meta.unbox(params))
     return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
                              batch_stats=variables.get("batch_stats", {}))
 
@@ -203,11 +205,11 @@ class _Checkpoints:
             max_to_keep=1, best_fn=lambda m: m["score"], best_mode="max", create=True),
         item_names=("state",))
 
-  def save(self, step: int, state: TrainState, data_iter: grain.DataLoaderIterator) -> None:
+  def save(self, step: int, state: TrainState, data_iter: Any) -> None:
     self.latest.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data_iter=grain.PyGrainCheckpointSave(data_iter)))
 
-  def restore_latest(self, abstract: TrainState, data_iter: grain.DataLoaderIterator):
+  def restore_latest(self, abstract: TrainState, data_iter: Any):
     step = self.latest.latest_step()
     if step is None:
       return None

@@ -20,22 +20,49 @@ import tensorflow_datasets as tfds
 from ddf.data.augment import augment_clip
 from ddf.data.ffpp_examples import decode_jpeg
 
-META_KEYS = ("video_id", "label", "method", "compression")
+
+
+_SCALARS = ("label", "fps", "original_height", "original_width")
+
+
+def parse_record(example: Any) -> dict[str, Any]:
+  """A serialized FF++-schema record -> dict; `frames` stays a list of JPEG bytes.
+
+  Decoding only the frames of the chosen clip is what makes clip sampling cheap (a record holds
+  32 frames, a clip 8).
+  """
+  out: dict[str, Any] = {}
+  for key, value in example.features.feature.items():
+    kind = value.WhichOneof("kind")
+    values = getattr(value, kind).value
+    if key == "frames":
+      out[key] = list(values)
+    elif kind == "bytes_list":
+      out[key] = values[0].decode() if len(values) == 1 else [v.decode() for v in values]
+    else:
+      array = np.asarray(values, np.int64 if kind == "int64_list" else np.float32)
+      out[key] = array[0] if key in _SCALARS else array
+  if "face_found" in out:
+    out["face_found"] = out["face_found"].astype(bool)
+  if "landmarks" in out:
+    out["landmarks"] = out["landmarks"].reshape(-1, 5, 2)
+  return out
 
 
 class RecordSource(grain.RandomAccessDataSource):
   """A split of a built dataset; frames stay JPEG bytes until a clip is chosen."""
 
   def __init__(self, builder: tfds.core.DatasetBuilder, split: str):
-    self._name = f"{builder.name}/{builder.builder_config.name if builder.builder_config else ''}:{split}"
+    config = builder.builder_config.name if builder.builder_config else ""
+    self._name = f"{builder.name}/{config}:{split}"
     self._source = builder.as_data_source(
-        split=split, decoders={"frames": tfds.decode.SkipDecoding()})
+        split=split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE)
 
   def __len__(self) -> int:
     return len(self._source)
 
   def __getitem__(self, index: int) -> dict[str, Any]:
-    return self._source[int(index)]
+    return parse_record(self._source[int(index)])
 
   def __repr__(self) -> str:
     return f"RecordSource({self._name}, {len(self)} videos)"
@@ -71,11 +98,8 @@ def _decode_clip(record: dict[str, Any], start: int, clip_len: int) -> np.ndarra
 
 
 def _meta(record: dict[str, Any]) -> dict[str, Any]:
-  def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-  return {"label": np.int32(record["label"]), "video_id": text(record["video_id"]),
-          "method": text(record["method"]), "compression": text(record["compression"])}
+  return {"label": int(record["label"]), "video_id": record["video_id"],
+          "method": record["method"], "compression": record["compression"]}
 
 
 class RandomClip(grain.RandomMapTransform):

@@ -96,7 +96,15 @@ class Identity:
   margin: int
   anchor: np.ndarray  # [2] frame position of the face centre at rest
   skin: np.ndarray  # [3] mean skin colour (cheeks) of the portrait
+  raw_portrait: np.ndarray  # [R, R, 3] float32 portrait before the colour transform
+  colour: tuple  # (hue, sat, gamma, gains) colour transform of this identity
   photo: str = ""
+
+
+def recolour(raw: np.ndarray, colour: tuple) -> np.ndarray:
+  """Applies an identity's colour transform (hue, sat, gamma, gains) to a raw portrait."""
+  hue, sat, gamma, gains = colour
+  return _hsv_transform(raw, hue, sat, gamma, np.asarray(gains, np.float32))
 
 
 def face_center(lm: np.ndarray) -> np.ndarray:
@@ -171,7 +179,9 @@ def make_identity(photos: Sequence[FacePhoto], seed: int, vid: int, size: int) -
   gains = rng.uniform(0.85, 1.15, 3).astype(np.float32)
   if np.allclose(photo.image[..., 0], photo.image[..., 2]):
     gains = gains * np.array([1.0, rng.uniform(0.78, 0.9), rng.uniform(0.62, 0.8)], np.float32)
-  por = _hsv_transform(por, rng.uniform(-12, 12), rng.uniform(0.75, 1.25), rng.uniform(0.85, 1.15), gains)
+  raw = por
+  colour = (rng.uniform(-12, 12), rng.uniform(0.75, 1.25), rng.uniform(0.85, 1.15), gains)
+  por = recolour(raw, colour)
   # Matte: ellipse for head, rectangle for shoulders, feathered.
   alpha = np.zeros((r, r), np.float32)
   fcp = face_center(lm)
@@ -189,7 +199,7 @@ def make_identity(photos: Sequence[FacePhoto], seed: int, vid: int, size: int) -
   anchor = np.array(
       [size * rng.uniform(0.42, 0.58), size * rng.uniform(0.40, 0.48)], np.float32
   )
-  return Identity(por, alpha, lm.astype(np.float32), bg, margin, anchor, skin, photo.name)
+  return Identity(por, alpha, lm.astype(np.float32), bg, margin, anchor, skin, raw, colour, photo.name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,14 +343,13 @@ def frame_transform(ident: Identity, motion: Motion, f: int) -> np.ndarray:
 
 
 def landmarks_to_box(lm: np.ndarray) -> np.ndarray:
-  """Approximate MTCNN-style face box from 5 landmarks."""
+  """Approximate MTCNN-style face box (x0, y0, x1, y1) from 5 landmarks."""
   ed = np.linalg.norm(lm[1] - lm[0])
   c = lm.mean(0)
-  mouth_y = (lm[3, 1] + lm[4, 1]) / 2
-  eye_y = (lm[0, 1] + lm[1, 1]) / 2
-  h = max(1.0, (mouth_y - eye_y)) * 2.7
-  w = max(ed * 2.0, 0.75 * h)
-  return np.array([c[0] - w / 2, c[1] - 0.45 * h, c[0] + w / 2, c[1] + 0.55 * h], np.float32)
+  dm = float(np.linalg.norm((lm[3] + lm[4]) / 2 - (lm[0] + lm[1]) / 2))
+  h = max(1.0, dm) * 2.7
+  w = max(ed * 2.0, 0.72 * h)
+  return np.array([c[0] - w / 2, c[1] - 0.55 * h, c[0] + w / 2, c[1] + 0.45 * h], np.float32)
 
 
 def render(

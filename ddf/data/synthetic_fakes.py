@@ -30,23 +30,6 @@ def strength(difficulty: float) -> float:
   return float(1.0 - 0.75 * np.clip(difficulty, 0.0, 1.0))
 
 
-def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-  """Least-squares similarity transform (2x3) mapping points `src` onto `dst` (Umeyama)."""
-  ms, md = src.mean(0), dst.mean(0)
-  s, d = src - ms, dst - md
-  cov = d.T @ s / len(src)
-  u, sig, vt = np.linalg.svd(cov)
-  e = np.eye(2)
-  if np.linalg.det(u) * np.linalg.det(vt) < 0:
-    e[1, 1] = -1
-  rot = u @ e @ vt
-  scale = np.trace(np.diag(sig) @ e) / max((s**2).sum() / len(src), 1e-8)
-  m = np.zeros((2, 3), np.float32)
-  m[:, :2] = scale * rot
-  m[:, 2] = md - m[:, :2] @ ms
-  return m
-
-
 def _units(lm: np.ndarray) -> tuple[float, float]:
   """(width unit, eye-to-mouth distance) of a face from its landmarks."""
   ed = sf.eye_dist(lm)
@@ -162,13 +145,12 @@ def make_hooks(
     return off, cj
 
   if method in ("Deepfakes", "FaceSwap", "FaceShifter"):
-    # Source face warped onto the target's landmarks (with a small misalignment for FaceSwap).
-    dst = lm.copy()
-    if method == "FaceSwap":
-      dst = dst + rng.normal(0, 0.04 * wu * k, (1, 2)).astype(np.float32)
-      dst = (dst - fc) * (1 + rng.choice([-1, 1]) * 0.06 * k) + fc
-    m = similarity(source.landmarks, dst)
-    swapped = cv2.warpAffine(source.portrait, m, (r, r), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    # The source's appearance (its colour transform; with the built-in photos that is what tells
+    # identities apart) on the target's face geometry, so that swapped faces stay detectable.
+    swapped = sf.recolour(target.raw_portrait, source.colour)
+    if method == "FaceSwap":  # landmark misalignment: small shift and scale
+      d = rng.normal(0, 0.04 * wu * k, 2)
+      swapped = _shift(swapped, d[0], d[1], 1 + rng.choice([-1, 1]) * 0.05 * k, fc)
     inner = face_ellipse_mask(shape, lm, 2.0, 0.9)
     mis = {"Deepfakes": 0.45, "FaceSwap": 0.75, "FaceShifter": 0.15}[method] * k
     delta = _masked_mean(target.portrait, inner) - _masked_mean(swapped, inner)

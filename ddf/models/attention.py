@@ -14,14 +14,23 @@ from ddf.models import layers
 class SpatialAttention(nn.Module):
   """1x1 conv -> sigmoid map -> multiply -> global average pool.
 
-  `__call__(x [N, h, w, C]) -> (vectors [N, C], attention map [N, h, w] float32 in (0, 1))`.
+  The score conv starts at zero (map 0.5 everywhere): backbone maps can be large (caffe-scale
+  inputs), and a random init would saturate the sigmoid. `__call__(x [N, h, w, C]) -> (vectors [N, C], attention map [N, h, w] float32 in (0, 1))`.
   """
 
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    logits = layers.conv(1, 1, padding="VALID", dtype=self.dtype, name="score")(x)
+    logits = nn.Conv(
+      1,
+      (1, 1),
+      dtype=self.dtype,
+      param_dtype=jnp.float32,
+      kernel_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), layers.CONV_KERNEL_AXES),
+      bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), layers.CONV_BIAS_AXES),
+      name="score",
+    )(x)
     att = jax.nn.sigmoid(logits.astype(jnp.float32))  # [N, h, w, 1]
     pooled = jnp.mean(x.astype(jnp.float32) * att, axis=(1, 2))
     return pooled.astype(self.dtype), att[..., 0]

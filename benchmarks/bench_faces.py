@@ -1,0 +1,129 @@
+"""Throughput of the face pipeline (ddf.faces) on a synthetic 720p clip.
+
+Makes a 1280x720 `mp4v` video of `skimage.data.astronaut()` drifting over a background
+(32 frames), reads it back with OpenCV grab()/retrieve(), then times:
+  decode, MTCNN detection (batch 1 vs all frames), tracking + alignment, and the whole
+  `FacePipeline`; and, if TensorFlow and the `mtcnn` wheel import, the wheel's own detector.
+Every row is reported as frames/s and as a ratio against the reference row (detection,
+batch 1) measured in the same run. Compilation happens in a warm-up call, reported apart.
+Figures only; nothing is asserted.
+
+  python benchmarks/bench_faces.py [--frames 32] [--repeats 2] [--no-tf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import skimage.data
+
+from ddf.faces import MTCNN, FacePipeline
+
+
+def make_video(path: str, num_frames: int = 32, size: tuple[int, int] = (1280, 720)) -> None:
+  """Writes an mp4v video of the astronaut moving slowly over a gradient background."""
+  w, h = size
+  face = skimage.data.astronaut()[:, :, ::-1]  # BGR for OpenCV
+  yy, xx = np.mgrid[:h, :w]
+  bg = np.stack([(xx * 255 // w), (yy * 255 // h), np.full_like(xx, 90)], -1).astype(np.uint8)
+  writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (w, h))
+  if not writer.isOpened():
+    raise RuntimeError(f"cannot write {path} with mp4v")
+  for t in range(num_frames):
+    frame = bg.copy()
+    x0 = 300 + int(60 * np.sin(t / 5.0)) + 4 * t
+    y0 = 100 + int(20 * np.cos(t / 7.0))
+    frame[y0:y0 + 512, x0:x0 + 512] = face
+    writer.write(frame)
+  writer.release()
+
+
+def read_video(path: str) -> np.ndarray:
+  """All frames [T, H, W, 3] uint8 RGB via grab()/retrieve()."""
+  cap = cv2.VideoCapture(path)
+  frames = []
+  while cap.grab():
+    ok, frame = cap.retrieve()
+    if not ok:
+      break
+    frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+  cap.release()
+  return np.stack(frames)
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+  """(first call seconds, best of `repeats` later calls seconds)."""
+  t0 = time.perf_counter()
+  fn()
+  first = time.perf_counter() - t0
+  best = float("inf")
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    best = min(best, time.perf_counter() - t0)
+  return first, best
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--frames", type=int, default=32)
+  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--detect-max-side", type=int, default=640)
+  parser.add_argument("--crop-size", type=int, default=256)
+  parser.add_argument("--no-tf", action="store_true", help="skip the TF `mtcnn` wheel row")
+  args = parser.parse_args()
+
+  with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "clip.mp4")
+    make_video(path, args.frames)
+    frames = read_video(path)
+    _, t_decode = timed(lambda: read_video(path), args.repeats)
+  n = len(frames)
+  print(f"clip: {n} frames {frames.shape[2]}x{frames.shape[1]}, detection at max side "
+        f"{args.detect_max_side}, crops {args.crop_size}")
+
+  detector = MTCNN()
+  pipes = {bs: FacePipeline(crop_size=args.crop_size, detect_max_side=args.detect_max_side,
+                            batch_size=bs, detector=detector) for bs in (1, None)}
+  rows = [("decode (cv2 grab/retrieve)", "-", 0.0, t_decode)]
+  dets = None
+  for bs, label in ((1, "1"), (None, "all")):
+    pipe = pipes[bs]
+    first, best = timed(lambda p=pipe: p.detect(frames), args.repeats)
+    rows.append(("detection (MTCNN, JAX)", label, first - best, best))
+    dets = pipe.detect(frames)
+  pipe = pipes[None]
+  _, best = timed(lambda: pipe.track_and_align(frames, dets), args.repeats)
+  rows.append(("tracking + alignment", "-", 0.0, best))
+  for bs, label in ((1, "1"), (None, "all")):
+    _, best = timed(lambda p=pipes[bs]: p(frames), args.repeats)
+    rows.append(("whole pipeline", label, 0.0, best))
+  res = pipe(frames)
+  if not args.no_tf:
+    try:
+      os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+      from mtcnn import MTCNN as WheelMTCNN  # pylint: disable=g-import-not-at-top
+
+      wheel = WheelMTCNN()
+      f = pipe.detect_max_side / max(frames.shape[1:3])
+      small = [cv2.resize(x, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) for x in frames]
+      first, best = timed(lambda: wheel.detect_faces(small, threshold_onet=0.7), args.repeats)
+      rows.append(("detection (mtcnn wheel, TF)", "all", first - best, best))
+    except ImportError as e:
+      print(f"(no TF reference: {e})")
+
+  ref = rows[1][3]  # detection, batch 1
+  print(f"\n{'stage':32s} {'batch':>5s} {'frames/s':>9s} {'x ref':>7s} {'compile s':>9s}")
+  for name, batch, compile_s, secs in rows:
+    print(f"{name:32s} {batch:>5s} {n / secs:9.1f} {ref / secs:7.2f} {compile_s:9.1f}")
+  print(f"\nreference = detection batch 1 ({n / ref:.1f} frames/s); "
+        f"faces found in {res.num_faces_found}/{n} frames")
+
+
+if __name__ == "__main__":
+  main()

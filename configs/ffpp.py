@@ -1,0 +1,66 @@
+"""FaceForensics++ runs: compression x backbone, plus frozen-backbone and TPU-pod variants.
+
+Build the dataset once (see README, "Real FaceForensics++"), then e.g.
+
+  python -m ddf.train --config configs/ffpp.py:c23,resnet50 --workdir runs/ffpp_c23_r50
+  python -m ddf.train --config configs/ffpp.py:c40,resnet50 --workdir runs/ffpp_c40_r50
+  python -m ddf.train --config configs/ffpp.py:c23,vgg16 --workdir runs/ffpp_c23_vgg16
+  python -m ddf.train --config configs/ffpp.py:c40,vgg16 --workdir runs/ffpp_c40_vgg16
+  # frozen ImageNet backbone (no backbone gradients: fast on small hardware):
+  python -m ddf.train --config configs/ffpp.py:c23,resnet50,frozen --workdir runs/ffpp_c23_r50_frozen
+  # TPU pod slice (see launch/tpu_pod.sh): FSDP over the pod, bf16 compute, remat:
+  bash launch/tpu_pod.sh configs/ffpp.py:c23,resnet50,tpu gs://BUCKET/runs/ffpp_c23_r50_tpu
+
+Pretrained weights: `python -m ddf.weights --from keras --arch resnet50 --input FILE --output
+~/ddf_data/weights/resnet50` (see README, "Pretrained weights"); the path is
+`model.spatial.pretrained`.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs import default
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  opts = set((arg or "c23,resnet50").split(","))
+  compression = "c40" if "c40" in opts else ("raw" if "raw" in opts else "c23")
+  arch = "vgg16" if "vgg16" in opts else "resnet50"
+  c = default.get_config()
+  c.unlock()
+  c.data.config = compression
+  c.data.synthetic = False
+  c.data.manual_dir = "~/ddf_data/FaceForensics++"
+  c.data.frames_per_video = 32
+  c.data.crop_size = 256
+  c.data.clip_len = 8
+  c.data.clips_per_video_eval = 4
+  c.data.augment.jpeg_prob = 0.3
+  c.data.augment.blur_prob = 0.1
+  c.data.num_workers = 8
+  c.model.spatial.arch = arch
+  c.model.spatial.image_size = 224
+  c.model.spatial.pretrained = f"~/ddf_data/weights/{arch}"
+  c.model.micro.image_size = 64
+  c.batch_size = 32
+  c.eval_batch_size = 64
+  c.learning_rate = 1e-4
+  c.warmup_steps = 1000
+  c.num_train_steps = 30_000
+  c.eval_every_steps = 1000
+  c.checkpoint_every_steps = 1000
+  c.log_every_steps = 100
+  if "frozen" in opts:
+    c.model.spatial.freeze = True
+    c.learning_rate = 1e-3
+  if "tpu" in opts:
+    c.mesh.shape = (-1, 4, 1)  # data x fsdp; parameters and optimizer state sharded 4 ways.
+    c.model.dtype = "bfloat16"
+    c.model.spatial.remat = True
+    c.batch_size = 256
+    c.eval_batch_size = 512
+    c.data.num_workers = 16
+    c.data.data_dir = "gs://YOUR_BUCKET/tensorflow_datasets"
+  c.lock()
+  return c

@@ -1,0 +1,176 @@
+"""Tests for the synthetic FF++-format generator (ddf.data.synthetic)."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ddf.data import synthetic
+from ddf.data.video import read_frames
+
+METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
+SIZE, FRAMES = 96, 8
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("ffpp"))
+  report = synthetic.generate(
+      out, pairs=(2, 1, 1), methods=METHODS, compressions=("raw", "c23", "c40"), size=SIZE,
+      num_frames=FRAMES, seed=0, workers=1,
+  )
+  return out, report
+
+
+def _rel_videos(root):
+  return sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "**", "*.mp4"), recursive=True))
+
+
+def test_layout_and_splits(tree):
+  root, report = tree
+  splits = {}
+  for name in ("train", "val", "test"):
+    with open(os.path.join(root, "splits", f"{name}.json")) as f:
+      splits[name] = json.load(f)
+  # Official format: list of 2-element lists of 3-digit zero-padded strings.
+  for name, pairs in splits.items():
+    assert isinstance(pairs, list)
+    for p in pairs:
+      assert isinstance(p, list) and len(p) == 2
+      assert all(isinstance(i, str) and len(i) == 3 and i.isdigit() for i in p)
+      assert p[0] != p[1]
+  assert [len(splits[s]) for s in ("train", "val", "test")] == [2, 1, 1]
+  ids = {s: {i for p in splits[s] for i in p} for s in splits}
+  assert len(ids["train"]) == 4 and len(ids["val"]) == 2 and len(ids["test"]) == 2
+  assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"]) and not (ids["val"] & ids["test"])
+
+  expected = []
+  for comp in ("raw", "c23", "c40"):
+    for s in splits.values():
+      for a, b in s:
+        expected += [f"original_sequences/youtube/{comp}/videos/{a}.mp4",
+                     f"original_sequences/youtube/{comp}/videos/{b}.mp4"]
+        for m in METHODS:
+          expected += [f"manipulated_sequences/{m}/{comp}/videos/{a}_{b}.mp4",
+                       f"manipulated_sequences/{m}/{comp}/videos/{b}_{a}.mp4"]
+  assert _rel_videos(root) == sorted(expected)
+  # 8 reals + 32 fakes per compression.
+  assert report.counts["original"] == {"raw": 8, "c23": 8, "c40": 8}
+  assert all(report.counts[m] == {"raw": 8, "c23": 8, "c40": 8} for m in METHODS)
+  assert report.num_videos == 120 and report.written == 120
+  assert report.splits == splits
+  with open(os.path.join(root, "synthetic_meta.json")) as f:
+    meta = json.load(f)
+  assert meta["complete"] and meta["params"]["size"] == SIZE and meta["params"]["seed"] == 0
+
+
+def test_videos_decode(tree):
+  root, _ = tree
+  paths = _rel_videos(root)
+  for rel in paths[:: len(paths) // 6]:
+    v = read_frames(os.path.join(root, rel), FRAMES)
+    assert v.frames.shape == (FRAMES, SIZE, SIZE, 3)
+    assert v.total_frames == FRAMES and not v.short
+    assert v.fps == pytest.approx(25.0)
+    assert v.frames.std() > 10  # not blank
+
+
+def test_annotations(tree):
+  root, _ = tree
+  with open(os.path.join(root, "synthetic_annotations.json")) as f:
+    ann = json.load(f)
+  assert len(ann) == 8
+  boxes = np.array(ann["000"]["boxes"])
+  assert boxes.shape == (FRAMES, 4) and np.array(ann["000"]["landmarks"]).shape == (FRAMES, 5, 2)
+  h = boxes[:, 3] - boxes[:, 1]
+  assert (h > 0.3 * SIZE).all() and (boxes[:, :2] > -5).all() and (boxes[:, 2:] < SIZE + 5).all()
+
+
+def _box_mask(box, size, grow=1.15):
+  x0, y0, x1, y1 = box
+  cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * grow, (y1 - y0) * grow
+  yy, xx = np.mgrid[0:size, 0:size]
+  return (np.abs(xx - cx) < w / 2) & (np.abs(yy - cy) < h / 2)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_fake_differs_inside_face(tree, method):
+  root, report = tree
+  with open(os.path.join(root, "synthetic_annotations.json")) as f:
+    ann = json.load(f)
+  t, s = report.splits["train"][0]
+  real = read_frames(synthetic.real_path(root, "raw", t), FRAMES).frames.astype(np.float32)
+  fake = read_frames(synthetic.fake_path(root, method, "raw", t, s), FRAMES).frames.astype(np.float32)
+  diff = np.abs(real - fake).mean(-1)
+  inside, outside = [], []
+  for f in range(FRAMES):
+    m = _box_mask(ann[t]["boxes"][f], SIZE)
+    inside.append(diff[f][m].mean())
+    outside.append(diff[f][~m].mean())
+  inside, outside = np.mean(inside), np.mean(outside)
+  print(method, inside, outside)
+  assert inside > 1.0, (method, inside)
+  assert inside > 4 * outside, (method, inside, outside)
+
+
+def _psnr(a, b):
+  mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+  return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+
+
+def test_compression_ordering(tree):
+  root, report = tree
+  t, s = report.splits["val"][0]
+  for get in (lambda c: synthetic.real_path(root, c, t), lambda c: synthetic.fake_path(root, "Deepfakes", c, t, s)):
+    raw, c23, c40 = (read_frames(get(c), FRAMES).frames for c in ("raw", "c23", "c40"))
+    p23, p40 = _psnr(raw, c23), _psnr(raw, c40)
+    assert p23 > p40 + 2.0, (p23, p40)
+    assert p23 < 60  # c23 is degraded at all
+
+
+def test_idempotent_and_param_check(tree):
+  root, _ = tree
+  kw = dict(pairs=(2, 1, 1), methods=METHODS, compressions=("raw", "c23", "c40"), size=SIZE,
+            num_frames=FRAMES, seed=0, workers=1)
+  again = synthetic.generate(root, **kw)
+  assert again.written == 0 and again.num_videos == 120
+  with pytest.raises(ValueError, match="other parameters"):
+    synthetic.generate(root, **{**kw, "seed": 1})
+
+
+def test_rejects_bad_args(tmp_path):
+  with pytest.raises(ValueError, match="DeepFakeDetection"):
+    synthetic.generate(tmp_path, methods=("DeepFakeDetection",), pairs=(1, 0, 0))
+  with pytest.raises(ValueError, match="compression"):
+    synthetic.generate(tmp_path, compressions=("c99",), pairs=(1, 0, 0))
+
+
+def _decoded(root, rels):
+  return [read_frames(os.path.join(root, r), None).frames for r in rels]
+
+
+def test_determinism_across_workers_and_seeds(tmp_path, capsys):
+  kw = dict(pairs=(1, 0, 0), methods=("Deepfakes", "FaceSwap"), size=SIZE, num_frames=FRAMES)
+  a = synthetic.generate(tmp_path / "a", seed=3, workers=1, **kw)
+  # Same seed through the CLI with 2 worker processes.
+  synthetic.main(["--out", str(tmp_path / "b"), "--pairs", "1", "0", "0", "--methods", "Deepfakes", "FaceSwap",
+                  "--size", str(SIZE), "--frames", str(FRAMES), "--seed", "3", "--workers", "2", "--quiet"])
+  assert "videos" in capsys.readouterr().out
+  c = synthetic.generate(tmp_path / "c", seed=4, workers=1, **kw)
+  rels = _rel_videos(tmp_path / "a")
+  assert len(rels) == 6 and rels == _rel_videos(tmp_path / "b")
+  for r in rels:
+    assert (tmp_path / "a" / r).read_bytes() == (tmp_path / "b" / r).read_bytes(), r
+  fa = _decoded(tmp_path / "a", rels[:3])
+  fb = _decoded(tmp_path / "b", rels[:3])
+  for x, y in zip(fa, fb):
+    np.testing.assert_array_equal(x, y)
+  # A different seed gives different videos (same file names: ids are assigned in order).
+  assert sorted(a.splits["train"][0]) == ["000", "001"] and c.num_videos == 6
+  assert _rel_videos(tmp_path / "c") == rels
+  for r in rels:
+    x = read_frames(tmp_path / "a" / r, None).frames.astype(np.float32)
+    y = read_frames(tmp_path / "c" / r, None).frames.astype(np.float32)
+    assert np.abs(x - y).mean() > 5, r
