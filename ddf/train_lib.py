@@ -348,10 +348,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       rate = (step - t_step0) / max(time.time() - t0, 1e-9)
       eta = (config.num_train_steps - step) / max(rate, 1e-9)
       if jax.process_index() == 0:
+        with open(workdir_path / "train_log.jsonl", "a") as f:
+          f.write(json.dumps({"step": step, **{k: float(v) for k, v in summary.items()}}) + "\n")
         print(f"step {step}/{config.num_train_steps}  loss {summary['train_loss']:.4f}  "
               f"acc {summary['train_accuracy']:.3f}  {rate:.2f} steps/s  ETA {eta:.0f}s", flush=True)
       train_metrics = None
-    if step % config.eval_every_steps == 0 or step == config.num_train_steps:
+    if config.eval_every_steps and (step % config.eval_every_steps == 0
+                                    or step == config.num_train_steps):
       report = eval_lib.evaluate_split(
           val_source, predict_bind(state), mesh, rules, config.data.clip_len,
           config.data.clips_per_video_eval, config.eval_batch_size)
@@ -373,6 +376,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       time.sleep(config.debug_step_delay_s)  # fault-injection tests only.
   writer.flush()
 
+  if not config.eval_splits:
+    checkpoints.close()
+    return {}
   best_state, best_step = checkpoints.restore_best(abstract)
   checkpoints.close()
   reports = evaluate_checkpoint(config, ctx, best_state, shardings, tuple(config.eval_splits))
@@ -385,11 +391,3 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     print(f"\nBest checkpoint on val: step {best_step}\n{eval_lib.format_table(reports)}", flush=True)
     print(f"Metrics written to {workdir_path / 'eval'}", flush=True)
   return reports
-
-
-def save_params(state: TrainState, path: Path) -> None:
-  """Debug/test helper: writes the host copy of the parameters as a flat .npz."""
-  flat = {jax.tree_util.keystr(k): np.asarray(v) for k, v in
-          jax.tree_util.tree_leaves_with_path(jax.device_get(state.params))}
-  np.savez(path, **flat)
-  (path.with_suffix(".json")).write_text(json.dumps(sorted(flat)))

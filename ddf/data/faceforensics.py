@@ -141,7 +141,7 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
         frames_per_video=cfg.frames_per_video, crop_size=cfg.crop_size, margin=cfg.margin,
         min_face_size=cfg.min_face_size)
     report = self._report["splits"][split]
-    for result in _map_videos(entries, options, cfg.num_workers):
+    for result in self._workers.map(entries, options, cfg.num_workers):
       report["warnings"].extend(result.warnings)
       if result.example is None:
         report["skipped"] += 1
@@ -155,7 +155,11 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     """Builds as usual, then writes and prints the build report beside the dataset."""
     start = time.time()
     already = self.data_path.exists()
-    super().download_and_prepare(*args, **kwargs)
+    self._workers = _VideoWorkers()
+    try:
+      super().download_and_prepare(*args, **kwargs)
+    finally:
+      self._workers.close()
     report = getattr(self, "_report", None)
     if already or report is None:
       return
@@ -164,21 +168,31 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     print(format_report(report, Path(self.data_dir) / REPORT_NAME))
 
 
-def _map_videos(entries, options: ffpp_examples.ExampleOptions, num_workers: int):
-  """Yields ExampleResults, using worker processes for decode + face detection."""
-  workers = num_workers or os.cpu_count() or 1
-  workers = min(workers, max(len(entries), 1))
-  if workers <= 1:
-    ffpp_examples.init_worker(options)
-    for entry in entries:
-      yield ffpp_examples.make_example(entry, options)
-    return
-  ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe.
-  with concurrent.futures.ProcessPoolExecutor(
-      workers, mp_context=ctx, initializer=ffpp_examples.init_worker,
-      initargs=(options,)) as pool:
-    yield from pool.map(ffpp_examples.make_example, entries, [options] * len(entries),
-                        chunksize=4)
+class _VideoWorkers:
+  """Worker processes for decode + face detection, started once and shared by all splits."""
+
+  def __init__(self):
+    self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+  def map(self, entries, options: ffpp_examples.ExampleOptions, num_workers: int):
+    """Yields an ExampleResult per entry (in order)."""
+    workers = num_workers or os.cpu_count() or 1
+    if workers <= 1 or len(entries) <= 1:
+      ffpp_examples.init_worker(options)
+      for entry in entries:
+        yield ffpp_examples.make_example(entry, options)
+      return
+    if self._pool is None:
+      self._pool = concurrent.futures.ProcessPoolExecutor(
+          workers, mp_context=multiprocessing.get_context("spawn"),  # JAX is not fork-safe.
+          initializer=ffpp_examples.init_worker, initargs=(options,))
+    yield from self._pool.map(ffpp_examples.make_example, entries, [options] * len(entries),
+                              chunksize=2)
+
+  def close(self) -> None:
+    if self._pool is not None:
+      self._pool.shutdown(cancel_futures=True)
+      self._pool = None
 
 
 def format_report(report: dict[str, Any], path: Path | None = None) -> str:

@@ -290,11 +290,20 @@ class MTCNN:
     thresholds: face-probability thresholds of P-, R-, O-Net.
     scale_factor: pyramid factor.
     nms_thresholds: (P-Net per scale, P-Net across scales, R-Net, O-Net) NMS thresholds.
+    frame_chunk: frames per P-Net call (None: the whole batch in one call). Default: 1 on CPU
+      (XLA's CPU convolutions run ~2x faster per image at batch 1; calls are dispatched
+      asynchronously), whole batch on accelerators.
+    crop_chunk: most R-/O-Net crops per call; more are split into calls of this fixed size.
+      Default: 128 on CPU, 4096 on accelerators.
   """
 
   def __init__(self, weights_dir: str | None = None, min_face_size: float = 20,
                thresholds: Sequence[float] = (0.6, 0.7, 0.7), scale_factor: float = 0.709,
-               nms_thresholds: Sequence[float] = (0.5, 0.7, 0.7, 0.7)):
+               nms_thresholds: Sequence[float] = (0.5, 0.7, 0.7, 0.7),
+               frame_chunk: int | None = -1, crop_chunk: int | None = None):
+    cpu = jax.default_backend() == "cpu"
+    self.frame_chunk = (1 if cpu else None) if frame_chunk == -1 else frame_chunk
+    self.crop_chunk = crop_chunk or (128 if cpu else 4096)
     self.params = load_mtcnn_params(weights_dir)
     self.min_face_size = min_face_size
     self.thresholds = tuple(thresholds)
@@ -354,11 +363,14 @@ class MTCNN:
       src = next((lv for lv in reversed(levels) if lv.shape[1] >= 2 * hs), images)
       scaled = _resize_batch(src, hs, ws)
       levels.append(scaled)
-      outputs.append((scale, self._pnet(self.params["pnet"], scaled)))  # async dispatch
+      fc = self.frame_chunk or len(scaled)
+      outputs.append((scale, [self._pnet(self.params["pnet"], scaled[i:i + fc])  # async
+                              for i in range(0, n if self.frame_chunk else len(scaled), fc)]))
     nms_scale, nms_all = self.nms_thresholds[0], self.nms_thresholds[1]
     all_idx, all_boxes, all_scores = [], [], []
-    for scale, (reg, prob) in outputs:
-      prob = np.asarray(prob)[:n]
+    for scale, chunks in outputs:
+      reg = np.concatenate([np.asarray(c[0]) for c in chunks])
+      prob = np.concatenate([np.asarray(c[1]) for c in chunks])[:n]
       ii, yy, xx = np.nonzero(prob > threshold)
       if ii.size == 0:
         continue
@@ -379,13 +391,16 @@ class MTCNN:
 
   def _run_crops(self, fn, params, images_dev, idx, boxes):
     k = len(idx)
-    kb = _bucket(k)
+    kb = _bucket(k) if k <= self.crop_chunk else -(-k // self.crop_chunk) * self.crop_chunk
+    chunk = min(kb, self.crop_chunk)
     boxes_p = np.zeros((kb, 4), np.float32)
     boxes_p[:k] = boxes
     idx_p = np.zeros((kb,), np.int32)
     idx_p[:k] = idx
-    outs = fn(params, images_dev, jnp.asarray(boxes_p), jnp.asarray(idx_p))
-    return [np.asarray(o)[:k].astype(np.float64) for o in outs]
+    outs = [fn(params, images_dev, jnp.asarray(boxes_p[i:i + chunk]),
+               jnp.asarray(idx_p[i:i + chunk])) for i in range(0, kb, chunk)]
+    return [np.concatenate([np.asarray(o[j]) for o in outs])[:k].astype(np.float64)
+            for j in range(len(outs[0]))]
 
   def _stage_rnet(self, images_dev, cand, threshold: float):
     idx, boxes, _ = cand

@@ -1,0 +1,38 @@
+"""Shared fixtures: one tiny synthetic FF++ tree and its built dataset per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Small, deterministic CPU runs; keep TensorFlow (imported by tfds / clu) quiet.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_PAIRS = (3, 2, 2)
+TINY_FRAMES_PER_VIDEO = 4
+TINY_CROP = 32
+
+
+@pytest.fixture(scope="session")
+def tiny_tree(tmp_path_factory) -> Path:
+  """A synthetic FF++ tree: 3/2/2 pairs, four methods, c23, 128x128, 8 frames."""
+  from ddf.data import synthetic
+
+  out = tmp_path_factory.mktemp("ffpp") / "manual"
+  synthetic.generate(out, pairs=TINY_PAIRS, size=128, num_frames=8, seed=0, workers=2)
+  return out
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tiny_tree, tmp_path_factory):
+  """The tiny tree built by the FF++ builder: (builder, data_dir)."""
+  from ddf.data import build
+
+  data_dir = tmp_path_factory.mktemp("tfds")
+  builder = build.get_builder(data_dir, "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1)
+  build.build(builder, tiny_tree)
+  return builder, data_dir
