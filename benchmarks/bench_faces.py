@@ -38,7 +38,7 @@ def make_video(path: str, num_frames: int = 32, size: tuple[int, int] = (1280, 7
     frame = bg.copy()
     x0 = 300 + int(60 * np.sin(t / 5.0)) + 4 * t
     y0 = 100 + int(20 * np.cos(t / 7.0))
-    frame[y0:y0 + 512, x0:x0 + 512] = face
+    frame[y0 : y0 + 512, x0 : x0 + 512] = face
     writer.write(frame)
   writer.release()
 
@@ -84,12 +84,21 @@ def main() -> None:
     frames = read_video(path)
     _, t_decode = timed(lambda: read_video(path), args.repeats)
   n = len(frames)
-  print(f"clip: {n} frames {frames.shape[2]}x{frames.shape[1]}, detection at max side "
-        f"{args.detect_max_side}, crops {args.crop_size}")
+  print(
+    f"clip: {n} frames {frames.shape[2]}x{frames.shape[1]}, detection at max side "
+    f"{args.detect_max_side}, crops {args.crop_size}"
+  )
 
   detector = MTCNN()
-  pipes = {bs: FacePipeline(crop_size=args.crop_size, detect_max_side=args.detect_max_side,
-                            batch_size=bs, detector=detector) for bs in (1, None)}
+  pipes = {
+    bs: FacePipeline(
+      crop_size=args.crop_size,
+      detect_max_side=args.detect_max_side,
+      batch_size=bs,
+      detector=detector,
+    )
+    for bs in (1, None)
+  }
   rows = [("decode (cv2 grab/retrieve)", "-", 0.0, t_decode)]
   dets = None
   for bs, label in ((1, "1"), (None, "all")):
@@ -121,8 +130,10 @@ def main() -> None:
   print(f"\n{'stage':32s} {'batch':>5s} {'frames/s':>9s} {'x ref':>7s} {'compile s':>9s}")
   for name, batch, compile_s, secs in rows:
     print(f"{name:32s} {batch:>5s} {n / secs:9.1f} {ref / secs:7.2f} {compile_s:9.1f}")
-  print(f"\nreference = detection batch 1 ({n / ref:.1f} frames/s); "
-        f"faces found in {res.num_faces_found}/{n} frames")
+  print(
+    f"\nreference = detection batch 1 ({n / ref:.1f} frames/s); "
+    f"faces found in {res.num_faces_found}/{n} frames"
+  )
 
 
 if __name__ == "__main__":

@@ -164,8 +164,10 @@ def _assemble(
     if missing:
       msg.append(f"  missing layers ({len(missing)}): {', '.join(missing)}")
     for n in bad:
-      msg.append(f"  layer {n}: expected {[tuple(s) for _, s in expected[n]]}, "
-                 f"found {[tuple(a.shape) for _, a in found[n]]}")
+      msg.append(
+        f"  layer {n}: expected {[tuple(s) for _, s in expected[n]]}, "
+        f"found {[tuple(a.shape) for _, a in found[n]]}"
+      )
     msg.append("  expected layers (name: weights and shapes):\n" + _fmt_layers(exp))
     msg.append("  found layers (name: weights and shapes):\n" + _fmt_layers(got))
     raise WeightMismatchError("\n".join(msg))
@@ -260,7 +262,9 @@ def backbone_variables_from_torch(path_or_state_dict: Any, arch: str) -> dict[st
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def save_backbone_variables(directory: str, variables: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+def save_backbone_variables(
+  directory: str, variables: Mapping[str, Any], meta: Mapping[str, Any]
+) -> None:
   """Writes `directory/variables` (orbax) and `directory/meta.json`."""
   import orbax.checkpoint as ocp
 
@@ -283,8 +287,10 @@ def load_backbone_variables(directory: str, arch: str) -> dict[str, Any]:
 
   directory = os.path.abspath(os.path.expanduser(os.fspath(directory)))
   meta_path = os.path.join(directory, META_FILE)
-  how = (f"convert a weight file first: python -m ddf.weights --from keras --arch {arch} "
-         f"--input FILE --output {directory}")
+  how = (
+    f"convert a weight file first: python -m ddf.weights --from keras --arch {arch} "
+    f"--input FILE --output {directory}"
+  )
   _check_exists(meta_path, how)
   with open(meta_path) as f:
     meta = json.load(f)
@@ -294,14 +300,19 @@ def load_backbone_variables(directory: str, arch: str) -> dict[str, Any]:
       f"set model.spatial.arch={meta.get('arch')}"
     )
   expected = backbone_shapes(arch)
-  target = {k: jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, np.float32), v)
-            for k, v in expected.items() if v}
+  target = {
+    k: jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, np.float32), v)
+    for k, v in expected.items()
+    if v
+  }
   restored = ocp.StandardCheckpointer().restore(os.path.join(directory, VARIABLES_SUBDIR), target)
   return {k: jax.tree.map(np.asarray, dict(v)) for k, v in restored.items()}
 
 
 def merge_pretrained(
-  variables: Mapping[str, Any], backbone_variables: Mapping[str, Any], arch: str = "",
+  variables: Mapping[str, Any],
+  backbone_variables: Mapping[str, Any],
+  arch: str = "",
   path: str = "backbone",
 ) -> dict[str, Any]:
   """Returns FusionDetector `variables` with `params[path]` / `batch_stats[path]` replaced by
@@ -311,35 +322,65 @@ def merge_pretrained(
     if col not in variables or path not in variables[col]:
       raise WeightMismatchError(f"detector variables have no {col}/{path} (arch {arch!r})")
     old = variables[col][path]
-    old_flat = {"/".join(str(getattr(k, "key", k)) for k in kp): v for kp, v in
-                jax.tree_util.tree_flatten_with_path(old, is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata))[0]}
-    new_flat = {"/".join(str(getattr(k, "key", k)) for k in kp): v for kp, v in
-                jax.tree_util.tree_flatten_with_path(tree)[0]}
+    old_flat = {
+      "/".join(str(getattr(k, "key", k)) for k in kp): v
+      for kp, v in jax.tree_util.tree_flatten_with_path(
+        old, is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata)
+      )[0]
+    }
+    new_flat = {
+      "/".join(str(getattr(k, "key", k)) for k in kp): v
+      for kp, v in jax.tree_util.tree_flatten_with_path(tree)[0]
+    }
     bad = sorted(set(old_flat) ^ set(new_flat)) + [
-      k for k in old_flat if k in new_flat and tuple(nn.meta.unbox(old_flat[k]).shape) != tuple(np.shape(new_flat[k]))
+      k
+      for k in old_flat
+      if k in new_flat and tuple(nn.meta.unbox(old_flat[k]).shape) != tuple(np.shape(new_flat[k]))
     ]
     if bad:
       raise WeightMismatchError(
         f"pretrained {col}/{path} does not fit the detector (arch {arch!r}); differing entries: "
-        + ", ".join(bad[:20]) + (" ..." if len(bad) > 20 else "")
+        + ", ".join(bad[:20])
+        + (" ..." if len(bad) > 20 else "")
       )
 
     def put(o: Any, n: Any) -> Any:
       if isinstance(o, nn.meta.AxisMetadata):
-        return o.replace_boxed(jnp.asarray(n, o.unbox().dtype))
-      return jnp.asarray(n, o.dtype)
+        return o.replace_boxed(put(o.unbox(), n))
+      n = np.asarray(n, o.dtype)
+      if isinstance(o, jax.Array):  # keep the (possibly multi-host) sharding of the target
+        return jax.make_array_from_callback(n.shape, o.sharding, lambda idx: n[idx])
+      return jnp.asarray(n)
 
-    merged = jax.tree.map(put, old, jax.tree.unflatten(
-      jax.tree.structure(old, is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata)),
-      [new_flat[k] for k in old_flat]), is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata))
+    merged = jax.tree.map(
+      put,
+      old,
+      jax.tree.unflatten(
+        jax.tree.structure(old, is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata)),
+        [new_flat[k] for k in old_flat],
+      ),
+      is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata),
+    )
     out[col] = {**variables[col], path: merged}
   return out
+
+
+def maybe_load_pretrained(variables: Mapping[str, Any], model_cfg: Any) -> dict[str, Any]:
+  """`merge_pretrained(variables, load_backbone_variables(model_cfg.spatial.pretrained, arch))`
+  when `model_cfg.spatial.pretrained` is set and the model has a backbone; else `variables`."""
+  directory = model_cfg.spatial.pretrained
+  if not directory or "backbone" not in variables.get("params", {}):
+    return dict(variables)
+  arch = model_cfg.spatial.arch
+  return merge_pretrained(variables, load_backbone_variables(directory, arch), arch)
 
 
 # ----------------------------------------------------------------------------- LSTMs
 
 
-def lstm_params_from_keras(kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray) -> dict:
+def lstm_params_from_keras(
+  kernel: np.ndarray, recurrent_kernel: np.ndarray, bias: np.ndarray
+) -> dict:
   """Keras LSTM (gates i, f, c, o along the last axis) -> OptimizedLSTMCell params (c -> g)."""
   u = recurrent_kernel.shape[0]
   if kernel.shape[-1] != 4 * u or recurrent_kernel.shape != (u, 4 * u) or bias.shape != (4 * u,):
@@ -351,8 +392,10 @@ def lstm_params_from_keras(kernel: np.ndarray, recurrent_kernel: np.ndarray, bia
   for k, g in enumerate("ifgo"):
     sl = slice(k * u, (k + 1) * u)
     out[f"i{g}"] = {"kernel": np.asarray(kernel[:, sl], np.float32)}
-    out[f"h{g}"] = {"kernel": np.asarray(recurrent_kernel[:, sl], np.float32),
-                    "bias": np.asarray(bias[sl], np.float32)}
+    out[f"h{g}"] = {
+      "kernel": np.asarray(recurrent_kernel[:, sl], np.float32),
+      "bias": np.asarray(bias[sl], np.float32),
+    }
   return out
 
 
@@ -361,8 +404,10 @@ def bilstm_layer_params_from_keras(weights: Sequence[np.ndarray]) -> dict:
   -> `BiLSTMLayer` params `{'forward': ..., 'backward': ...}`."""
   if len(weights) != 6:
     raise WeightMismatchError(f"expected 6 arrays for Bidirectional(LSTM), got {len(weights)}")
-  return {"forward": lstm_params_from_keras(*weights[:3]),
-          "backward": lstm_params_from_keras(*weights[3:])}
+  return {
+    "forward": lstm_params_from_keras(*weights[:3]),
+    "backward": lstm_params_from_keras(*weights[3:]),
+  }
 
 
 def bilstm_params_from_keras(layers_weights: Sequence[Sequence[np.ndarray]]) -> dict:
@@ -416,9 +461,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--output", required=True, help="output directory")
   a = p.parse_args(argv)
   meta = convert(a.source_format, a.arch, os.path.expanduser(a.input), a.output)
-  print(f"wrote {os.path.abspath(a.output)} ({meta['num_params']} values, arch {meta['arch']}, "
-        f"normalization {meta['normalization']}); use model.spatial.arch={meta['arch']} "
-        f"model.spatial.pretrained={os.path.abspath(a.output)}")
+  print(
+    f"wrote {os.path.abspath(a.output)} ({meta['num_params']} values, arch {meta['arch']}, "
+    f"normalization {meta['normalization']}); use model.spatial.arch={meta['arch']} "
+    f"model.spatial.pretrained={os.path.abspath(a.output)}"
+  )
   return 0
 
 

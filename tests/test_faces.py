@@ -8,8 +8,8 @@ import pytest
 import skimage.data
 
 from ddf.faces import align as align_lib
-from ddf.faces import mtcnn as mtcnn_lib
 from ddf.faces import boxes as box_lib
+from ddf.faces import mtcnn as mtcnn_lib
 from ddf.faces.mtcnn import MTCNN, FaceDetections
 from ddf.faces.pipeline import FacePipeline, centre_square_crops
 from ddf.faces.track import track_faces
@@ -64,12 +64,16 @@ def test_networks_match_the_wheel():
   from mtcnn.network.rnet import RNet
 
   params = mtcnn_lib.load_mtcnn_params()
-  raw = {n: list(__import__("joblib").load(f"{mtcnn_lib.default_weights_dir()}/{n}.lz4"))
-         for n in ("pnet", "rnet", "onet")}
+  raw = {
+    n: list(__import__("joblib").load(f"{mtcnn_lib.default_weights_dir()}/{n}.lz4"))
+    for n in ("pnet", "rnet", "onet")
+  }
   rng = np.random.default_rng(0)
-  cases = [(PNet, "pnet", mtcnn_lib.pnet_apply, (2, 31, 45, 3)),
-           (RNet, "rnet", mtcnn_lib.rnet_apply, (3, 24, 24, 3)),
-           (ONet, "onet", mtcnn_lib.onet_apply, (3, 48, 48, 3))]
+  cases = [
+    (PNet, "pnet", mtcnn_lib.pnet_apply, (2, 31, 45, 3)),
+    (RNet, "rnet", mtcnn_lib.rnet_apply, (3, 24, 24, 3)),
+    (ONet, "onet", mtcnn_lib.onet_apply, (3, 48, 48, 3)),
+  ]
   for cls, name, fn, shape in cases:
     model = cls()
     model.build()
@@ -78,7 +82,7 @@ def test_networks_match_the_wheel():
     ref = [np.asarray(o) for o in model(x)]
     ref[-1] = ref[-1][..., 1]  # face probability
     out = [np.asarray(o) for o in fn(params[name], x)]
-    for a, b in zip(ref, out):
+    for a, b in zip(ref, out, strict=True):
       np.testing.assert_allclose(b, a, atol=1e-4)
 
 
@@ -119,9 +123,14 @@ def test_camera_one_face(detector, camera_rgb):
 
 def test_blank_and_noise_no_faces(detector):
   rng = np.random.default_rng(0)
-  images = np.stack([np.full((512, 512, 3), 128, np.uint8), np.zeros((512, 512, 3), np.uint8),
-                     rng.integers(0, 256, (512, 512, 3), dtype=np.uint8),
-                     rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)])
+  images = np.stack(
+    [
+      np.full((512, 512, 3), 128, np.uint8),
+      np.zeros((512, 512, 3), np.uint8),
+      rng.integers(0, 256, (512, 512, 3), dtype=np.uint8),
+      rng.integers(0, 256, (512, 512, 3), dtype=np.uint8),
+    ]
+  )
   dets = detector.detect(images)
   assert [len(d) for d in dets] == [0, 0, 0, 0]
   assert dets[0].boxes.shape == (0, 4) and dets[0].landmarks.shape == (0, 5, 2)
@@ -131,8 +140,9 @@ def test_transformed_astronaut(detector, astronaut):
   """Rotated, scaled and shifted copy: the face is found and landmarks move accordingly."""
   m = cv2.getRotationMatrix2D((225.0, 120.0), 15.0, 0.8)
   m[:, 2] += (40.0, 60.0)
-  warped = cv2.warpAffine(astronaut, m, (512, 512), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT)
+  warped = cv2.warpAffine(
+    astronaut, m, (512, 512), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+  )
   (det,) = detector.detect(warped)
   assert len(det) >= 1
   expected = _affine(ASTRO_LM, m)
@@ -147,14 +157,19 @@ def test_batch_equals_single(detector, astronaut, camera_rgb):
   shifted = np.roll(astronaut, (37, -51), axis=(0, 1))
   images = np.stack([astronaut, camera_rgb, shifted])
   batched = detector.detect(images)
-  for img, b in zip(images, batched):
+  for img, b in zip(images, batched, strict=True):
     (single,) = detector.detect(img)
     assert len(single) == len(b) >= 1
     np.testing.assert_allclose(b.boxes, single.boxes, atol=1e-2)
     np.testing.assert_allclose(b.landmarks, single.landmarks, atol=1e-2)
     np.testing.assert_allclose(b.scores, single.scores, atol=1e-4)
-  np.testing.assert_allclose(batched[2].landmarks[0], batched[0].landmarks[0] + (-51, 37),
-                             atol=2.0)
+  np.testing.assert_allclose(batched[2].landmarks[0], batched[0].landmarks[0] + (-51, 37), atol=2.0)
+  # The accelerator layout (one P-Net call per scale for the whole batch, crops split into
+  # fixed-size calls) gives the same detections.
+  whole = MTCNN(frame_chunk=None, crop_chunk=16).detect(images)
+  for a, b in zip(whole, batched, strict=True):
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
+    np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-2)
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -165,8 +180,9 @@ def test_alignment_puts_landmarks_on_template():
   tmpl = align_lib.crop_template(s, margin)
   # The face box (template's 112 px) spans 1/margin of the crop, centred.
   np.testing.assert_allclose(align_lib.crop_template(112, 1.0), align_lib.ARCFACE_TEMPLATE_112)
-  np.testing.assert_allclose(tmpl.mean(0), (align_lib.ARCFACE_TEMPLATE_112.mean(0) - 56)
-                             / margin * s / 112 + s / 2)
+  np.testing.assert_allclose(
+    tmpl.mean(0), (align_lib.ARCFACE_TEMPLATE_112.mean(0) - 56) / margin * s / 112 + s / 2
+  )
   # Landmarks that are an exact similarity image of the template; draw a dot at each.
   ang, scale, shift = np.deg2rad(20.0), 0.7, np.array([150.0, 90.0])
   rot = scale * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
@@ -176,8 +192,8 @@ def test_alignment_puts_landmarks_on_template():
   np.testing.assert_allclose(align_lib.transform_points(lm, mat), tmpl, atol=1e-2)
   # The pixels move with the landmarks: a blob drawn at each landmark lands on its template point.
   yy, xx = np.mgrid[:400, :420]
-  for (x, y), (tx, ty) in zip(lm, tmpl):
-    blob = 255 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0 ** 2))
+  for (x, y), (tx, ty) in zip(lm, tmpl, strict=True):
+    blob = 255 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0**2))
     image = np.repeat(blob[..., None], 3, -1).astype(np.uint8)
     crop, _ = align_lib.align_face(image, lm, s, margin)
     wgt = crop[..., 0].astype(np.float64)
@@ -188,8 +204,9 @@ def test_alignment_puts_landmarks_on_template():
 def test_align_real_face(detector, astronaut):
   (det,) = detector.detect(astronaut)
   crop, mat = align_lib.align_face(astronaut, det.landmarks[0], 128, 1.3)
-  err = np.linalg.norm(align_lib.transform_points(det.landmarks[0], mat)
-                       - align_lib.crop_template(128, 1.3), axis=-1)
+  err = np.linalg.norm(
+    align_lib.transform_points(det.landmarks[0], mat) - align_lib.crop_template(128, 1.3), axis=-1
+  )
   assert err.mean() < 0.05 * 128  # similarity residual: faces differ from the template
   # Re-detecting in the aligned crop finds the face horizontally centred, inside the crop, about
   # 1/1.3 of its size (MTCNN boxes sit lower than the template's forehead-to-chin square).
@@ -205,8 +222,13 @@ def test_align_real_face(detector, astronaut):
 
 def _det(boxes, scores) -> FaceDetections:
   boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-  lm = np.stack([boxes[:, :2] + (boxes[:, 2:] - boxes[:, :2]) * f
-                 for f in ((0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.35, 0.8), (0.65, 0.8))], 1)
+  lm = np.stack(
+    [
+      boxes[:, :2] + (boxes[:, 2:] - boxes[:, :2]) * f
+      for f in ((0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.35, 0.8), (0.65, 0.8))
+    ],
+    1,
+  )
   return FaceDetections(boxes, np.asarray(scores, np.float32), lm.astype(np.float32))
 
 
@@ -229,8 +251,9 @@ def test_tracker_picks_consistent_face_and_interpolates():
   np.testing.assert_array_equal(tr.det_index[:4], [0, 0, 1, 0])
   np.testing.assert_allclose(tr.boxes[4], [108, 50, 208, 170], atol=1e-4)  # linear
   np.testing.assert_allclose(tr.boxes[5], [110, 50, 210, 170], atol=1e-4)
-  np.testing.assert_allclose(tr.landmarks[5], _det([[110, 50, 210, 170]], [1]).landmarks[0],
-                             atol=1e-3)
+  np.testing.assert_allclose(
+    tr.landmarks[5], _det([[110, 50, 210, 170]], [1]).landmarks[0], atol=1e-3
+  )
   np.testing.assert_allclose(tr.boxes[9], tr.boxes[8])  # trailing frame: nearest found
   assert tr.num_found == 7 and tr.scores[4] == 0
 
@@ -252,7 +275,7 @@ def _clip(astronaut: np.ndarray, num_frames: int = 8, h: int = 640, w: int = 640
   for t in range(num_frames):
     dx, dy = 20 + 25 * t, 30 + 6 * t
     f = np.full((h, w, 3), (70, 90, 110), np.uint8)
-    f[dy:dy + patch.shape[0], dx:dx + patch.shape[1]] = patch
+    f[dy : dy + patch.shape[0], dx : dx + patch.shape[1]] = patch
     frames.append(f)
     offsets.append((dx - 60, dy))
   return np.stack(frames), np.asarray(offsets, np.float64)
@@ -261,8 +284,14 @@ def _clip(astronaut: np.ndarray, num_frames: int = 8, h: int = 640, w: int = 640
 def test_pipeline_on_moving_clip(detector, astronaut):
   frames, offsets = _clip(astronaut)
   # Detection at 512x512 in batches of 4: the shapes compiled by the tests above are reused.
-  pipe = FacePipeline(crop_size=128, margin=1.3, detect_max_side=512, batch_size=4,
-                      detector=detector)
+  pipe = FacePipeline(
+    crop_size=128,
+    margin=1.3,
+    min_face_size=25,
+    detect_max_side=512,
+    batch_size=4,
+    detector=detector,
+  )
   res = pipe(frames)
   assert res.crops.shape == (8, 128, 128, 3) and res.crops.dtype == np.uint8
   assert res.landmarks.shape == (8, 5, 2) and res.boxes.shape == (8, 4)
@@ -278,8 +307,9 @@ def test_pipeline_on_moving_clip(detector, astronaut):
   diff = np.abs(res.crops[1:].astype(int) - res.crops[:-1].astype(int))[:, 32:96, 32:96]
   assert diff.mean() < 12
   # Frame-by-frame detection gives the same result as the whole batch.
-  res1 = FacePipeline(crop_size=128, detect_max_side=512, batch_size=1, detector=detector)(
-    frames[:2])
+  res1 = FacePipeline(
+    crop_size=128, min_face_size=25, detect_max_side=512, batch_size=1, detector=detector
+  )(frames[:2])
   np.testing.assert_allclose(res1.boxes, res.boxes[:2], atol=1e-2)
 
 
@@ -295,5 +325,6 @@ def test_pipeline_faceless_clip(detector):
   wide = np.random.default_rng(0).integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)
   crops, box = centre_square_crops(wide, 64)
   np.testing.assert_allclose(box, [40, 0, 280, 240])
-  np.testing.assert_array_equal(crops[1], cv2.resize(wide[1, :, 40:280], (64, 64),
-                                                     interpolation=cv2.INTER_AREA))
+  np.testing.assert_array_equal(
+    crops[1], cv2.resize(wide[1, :, 40:280], (64, 64), interpolation=cv2.INTER_AREA)
+  )

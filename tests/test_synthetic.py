@@ -18,14 +18,22 @@ SIZE, FRAMES = 96, 8
 def tree(tmp_path_factory):
   out = str(tmp_path_factory.mktemp("ffpp"))
   report = synthetic.generate(
-      out, pairs=(2, 1, 1), methods=METHODS, compressions=("raw", "c23", "c40"), size=SIZE,
-      num_frames=FRAMES, seed=0, workers=1,
+    out,
+    pairs=(2, 1, 1),
+    methods=METHODS,
+    compressions=("raw", "c23", "c40"),
+    size=SIZE,
+    num_frames=FRAMES,
+    seed=0,
+    workers=1,
   )
   return out, report
 
 
 def _rel_videos(root):
-  return sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "**", "*.mp4"), recursive=True))
+  return sorted(
+    os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "**", "*.mp4"), recursive=True)
+  )
 
 
 def test_layout_and_splits(tree):
@@ -35,7 +43,7 @@ def test_layout_and_splits(tree):
     with open(os.path.join(root, "splits", f"{name}.json")) as f:
       splits[name] = json.load(f)
   # Official format: list of 2-element lists of 3-digit zero-padded strings.
-  for name, pairs in splits.items():
+  for pairs in splits.values():
     assert isinstance(pairs, list)
     for p in pairs:
       assert isinstance(p, list) and len(p) == 2
@@ -44,17 +52,25 @@ def test_layout_and_splits(tree):
   assert [len(splits[s]) for s in ("train", "val", "test")] == [2, 1, 1]
   ids = {s: {i for p in splits[s] for i in p} for s in splits}
   assert len(ids["train"]) == 4 and len(ids["val"]) == 2 and len(ids["test"]) == 2
-  assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"]) and not (ids["val"] & ids["test"])
+  assert (
+    not (ids["train"] & ids["val"])
+    and not (ids["train"] & ids["test"])
+    and not (ids["val"] & ids["test"])
+  )
 
   expected = []
   for comp in ("raw", "c23", "c40"):
     for s in splits.values():
       for a, b in s:
-        expected += [f"original_sequences/youtube/{comp}/videos/{a}.mp4",
-                     f"original_sequences/youtube/{comp}/videos/{b}.mp4"]
+        expected += [
+          f"original_sequences/youtube/{comp}/videos/{a}.mp4",
+          f"original_sequences/youtube/{comp}/videos/{b}.mp4",
+        ]
         for m in METHODS:
-          expected += [f"manipulated_sequences/{m}/{comp}/videos/{a}_{b}.mp4",
-                       f"manipulated_sequences/{m}/{comp}/videos/{b}_{a}.mp4"]
+          expected += [
+            f"manipulated_sequences/{m}/{comp}/videos/{a}_{b}.mp4",
+            f"manipulated_sequences/{m}/{comp}/videos/{b}_{a}.mp4",
+          ]
   assert _rel_videos(root) == sorted(expected)
   # 8 reals + 32 fakes per compression.
   assert report.counts["original"] == {"raw": 8, "c23": 8, "c40": 8}
@@ -102,7 +118,9 @@ def test_fake_differs_inside_face(tree, method):
     ann = json.load(f)
   t, s = report.splits["train"][0]
   real = read_frames(synthetic.real_path(root, "raw", t), FRAMES).frames.astype(np.float32)
-  fake = read_frames(synthetic.fake_path(root, method, "raw", t, s), FRAMES).frames.astype(np.float32)
+  fake = read_frames(synthetic.fake_path(root, method, "raw", t, s), FRAMES).frames.astype(
+    np.float32
+  )
   diff = np.abs(real - fake).mean(-1)
   inside, outside = [], []
   for f in range(FRAMES):
@@ -110,7 +128,6 @@ def test_fake_differs_inside_face(tree, method):
     inside.append(diff[f][m].mean())
     outside.append(diff[f][~m].mean())
   inside, outside = np.mean(inside), np.mean(outside)
-  print(method, inside, outside)
   assert inside > 1.0, (method, inside)
   assert inside > 4 * outside, (method, inside, outside)
 
@@ -123,7 +140,10 @@ def _psnr(a, b):
 def test_compression_ordering(tree):
   root, report = tree
   t, s = report.splits["val"][0]
-  for get in (lambda c: synthetic.real_path(root, c, t), lambda c: synthetic.fake_path(root, "Deepfakes", c, t, s)):
+  for get in (
+    lambda c: synthetic.real_path(root, c, t),
+    lambda c: synthetic.fake_path(root, "Deepfakes", c, t, s),
+  ):
     raw, c23, c40 = (read_frames(get(c), FRAMES).frames for c in ("raw", "c23", "c40"))
     p23, p40 = _psnr(raw, c23), _psnr(raw, c40)
     assert p23 > p40 + 2.0, (p23, p40)
@@ -132,8 +152,15 @@ def test_compression_ordering(tree):
 
 def test_idempotent_and_param_check(tree):
   root, _ = tree
-  kw = dict(pairs=(2, 1, 1), methods=METHODS, compressions=("raw", "c23", "c40"), size=SIZE,
-            num_frames=FRAMES, seed=0, workers=1)
+  kw = dict(
+    pairs=(2, 1, 1),
+    methods=METHODS,
+    compressions=("raw", "c23", "c40"),
+    size=SIZE,
+    num_frames=FRAMES,
+    seed=0,
+    workers=1,
+  )
   again = synthetic.generate(root, **kw)
   assert again.written == 0 and again.num_videos == 120
   with pytest.raises(ValueError, match="other parameters"):
@@ -155,8 +182,28 @@ def test_determinism_across_workers_and_seeds(tmp_path, capsys):
   kw = dict(pairs=(1, 0, 0), methods=("Deepfakes", "FaceSwap"), size=SIZE, num_frames=FRAMES)
   a = synthetic.generate(tmp_path / "a", seed=3, workers=1, **kw)
   # Same seed through the CLI with 2 worker processes.
-  synthetic.main(["--out", str(tmp_path / "b"), "--pairs", "1", "0", "0", "--methods", "Deepfakes", "FaceSwap",
-                  "--size", str(SIZE), "--frames", str(FRAMES), "--seed", "3", "--workers", "2", "--quiet"])
+  synthetic.main(
+    [
+      "--out",
+      str(tmp_path / "b"),
+      "--pairs",
+      "1",
+      "0",
+      "0",
+      "--methods",
+      "Deepfakes",
+      "FaceSwap",
+      "--size",
+      str(SIZE),
+      "--frames",
+      str(FRAMES),
+      "--seed",
+      "3",
+      "--workers",
+      "2",
+      "--quiet",
+    ]
+  )
   assert "videos" in capsys.readouterr().out
   c = synthetic.generate(tmp_path / "c", seed=4, workers=1, **kw)
   rels = _rel_videos(tmp_path / "a")
@@ -165,7 +212,7 @@ def test_determinism_across_workers_and_seeds(tmp_path, capsys):
     assert (tmp_path / "a" / r).read_bytes() == (tmp_path / "b" / r).read_bytes(), r
   fa = _decoded(tmp_path / "a", rels[:3])
   fb = _decoded(tmp_path / "b", rels[:3])
-  for x, y in zip(fa, fb):
+  for x, y in zip(fa, fb, strict=True):
     np.testing.assert_array_equal(x, y)
   # A different seed gives different videos (same file names: ids are assigned in order).
   assert sorted(a.splits["train"][0]) == ["000", "001"] and c.num_videos == 6

@@ -91,6 +91,9 @@ class BalancedSource(grain.RandomAccessDataSource):
   def __getitem__(self, index: int) -> dict[str, Any]:
     return self._source[int(self._index[index])]
 
+  def __repr__(self) -> str:  # grain validates restored iterator states against this.
+    return f"BalancedSource({self._source!r}, {len(self)} entries)"
+
 
 def _decode_clip(record: dict[str, Any], start: int, clip_len: int) -> np.ndarray:
   frames = record["frames"]

@@ -32,11 +32,19 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from ddf.data import synthetic_fakes as fakes
 from ddf.data import synthetic_faces as faces
+from ddf.data import synthetic_fakes as fakes
 from ddf.data.video import write_video
 
-__all__ = ["COMPRESSIONS", "METHODS", "GenerationReport", "degrade", "generate", "main", "make_splits"]
+__all__ = [
+  "COMPRESSIONS",
+  "METHODS",
+  "GenerationReport",
+  "degrade",
+  "generate",
+  "main",
+  "make_splits",
+]
 
 METHODS = fakes.METHODS  # DeepFakeDetection is not supported (different layout in FF++).
 DEFAULT_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
@@ -80,7 +88,7 @@ class GenerationReport:
     sp = ", ".join(f"{k} {len(v)} pairs" for k, v in self.splits.items())
     lines.append(f"  splits: {sp}")
     lines.append(
-        f"  {self.num_videos} videos ({self.written} written) in {self.seconds:.1f} s with {self.workers} worker(s)"
+      f"  {self.num_videos} videos ({self.written} written) in {self.seconds:.1f} s with {self.workers} worker(s)"
     )
     return "\n".join(lines)
 
@@ -96,7 +104,7 @@ def make_splits(pairs: Sequence[int], seed: int) -> dict[str, list[list[str]]]:
   if 2 * sum(pairs) > 1000:
     raise ValueError(f"At most 500 pairs in total (3-digit ids), got {sum(pairs)}")
   out, nxt = {}, 0
-  for i, (name, n) in enumerate(zip(SPLITS, pairs)):
+  for i, (name, n) in enumerate(zip(SPLITS, pairs, strict=True)):
     ids = np.arange(nxt, nxt + 2 * int(n))
     nxt += 2 * int(n)
     perm = np.random.default_rng([seed, 404, i]).permutation(ids)
@@ -109,7 +117,9 @@ def real_path(out_dir: str, comp: str, vid: str) -> str:
 
 
 def fake_path(out_dir: str, method: str, comp: str, target: str, source: str) -> str:
-  return os.path.join(out_dir, "manipulated_sequences", method, comp, "videos", f"{target}_{source}.mp4")
+  return os.path.join(
+    out_dir, "manipulated_sequences", method, comp, "videos", f"{target}_{source}.mp4"
+  )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,7 +141,9 @@ def degrade(frames: np.ndarray, compression: str) -> np.ndarray:
   for i, f in enumerate(frames):
     bgr = cv2.cvtColor(f, cv2.COLOR_RGB2BGR)
     if down < 1.0:
-      small = cv2.resize(bgr, (max(8, int(w * down)), max(8, int(h * down))), interpolation=cv2.INTER_AREA)
+      small = cv2.resize(
+        bgr, (max(8, int(w * down)), max(8, int(h * down))), interpolation=cv2.INTER_AREA
+      )
       bgr = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -179,7 +191,9 @@ def _render_task(task: dict[str, Any]) -> int:
     src = faces.make_identity(photos, seed, s, size)
     src_motion = faces.make_motion(seed, s, n, fps, size)
     rng = np.random.default_rng([seed, t, s, METHODS.index(task["method"]), 303])
-    pre, post = fakes.make_hooks(task["method"], ident, src, motion, src_motion, rng, p["difficulty"])
+    pre, post = fakes.make_hooks(
+      task["method"], ident, src, motion, src_motion, rng, p["difficulty"]
+    )
   frames = faces.render(ident, motion, size, pre, post).frames
   for comp, path in task["outputs"]:
     _atomic_write(path, degrade(frames, comp), fps)
@@ -207,13 +221,15 @@ def _annotations(params: dict[str, Any], ids: Sequence[str]) -> dict[str, Any]:
 # Entry point.
 
 
-def _check_args(methods: Sequence[str], compressions: Sequence[str], size: int, num_frames: int,
-                difficulty: float) -> None:
+def _check_args(
+  methods: Sequence[str], compressions: Sequence[str], size: int, num_frames: int, difficulty: float
+) -> None:
   for m in methods:
     if m == "DeepFakeDetection":
       raise ValueError(
-          "DeepFakeDetection is not supported by the synthetic generator: in FF++ it uses a different "
-          "layout (original_sequences/actors, actor-scene file names). Choose from " + ", ".join(METHODS)
+        "DeepFakeDetection is not supported by the synthetic generator: in FF++ it uses a different "
+        "layout (original_sequences/actors, actor-scene file names). Choose from "
+        + ", ".join(METHODS)
       )
     if m not in METHODS:
       raise ValueError(f"Unknown method {m!r}; choose from {', '.join(METHODS)}")
@@ -231,20 +247,20 @@ def _check_args(methods: Sequence[str], compressions: Sequence[str], size: int, 
 
 
 def generate(
-    out_dir: str | os.PathLike,
-    *,
-    pairs: Sequence[int] = (16, 4, 4),
-    methods: Sequence[str] = DEFAULT_METHODS,
-    compressions: Sequence[str] = ("c23",),
-    size: int = 160,
-    num_frames: int = 24,
-    fps: float = 25,
-    seed: int = 0,
-    difficulty: float = 0.5,
-    face_dirs: Sequence[str] = (),
-    workers: int | None = None,
-    overwrite: bool = False,
-    verbose: bool = False,
+  out_dir: str | os.PathLike,
+  *,
+  pairs: Sequence[int] = (16, 4, 4),
+  methods: Sequence[str] = DEFAULT_METHODS,
+  compressions: Sequence[str] = ("c23",),
+  size: int = 160,
+  num_frames: int = 24,
+  fps: float = 25,
+  seed: int = 0,
+  difficulty: float = 0.5,
+  face_dirs: Sequence[str] = (),
+  workers: int | None = None,
+  overwrite: bool = False,
+  verbose: bool = False,
 ) -> GenerationReport:
   """Generates (or completes) a synthetic FF++ tree under `out_dir`.
 
@@ -274,16 +290,16 @@ def generate(
   methods, compressions = tuple(methods), tuple(compressions)
   _check_args(methods, compressions, size, num_frames, difficulty)
   params = {
-      "version": _META_VERSION,
-      "pairs": [int(p) for p in pairs],
-      "methods": list(methods),
-      "compressions": list(compressions),
-      "size": int(size),
-      "num_frames": int(num_frames),
-      "fps": float(fps),
-      "seed": int(seed),
-      "difficulty": float(difficulty),
-      "face_dirs": [os.path.abspath(d) for d in face_dirs],
+    "version": _META_VERSION,
+    "pairs": [int(p) for p in pairs],
+    "methods": list(methods),
+    "compressions": list(compressions),
+    "size": int(size),
+    "num_frames": int(num_frames),
+    "fps": float(fps),
+    "seed": int(seed),
+    "difficulty": float(difficulty),
+    "face_dirs": [os.path.abspath(d) for d in face_dirs],
   }
   splits = make_splits(pairs, seed)
 
@@ -294,8 +310,8 @@ def generate(
     if old.get("params") != params:
       if not overwrite:
         raise ValueError(
-            f"{out_dir} holds a synthetic tree generated with other parameters ({meta_path}). "
-            "Use a new folder, or overwrite=True / --overwrite to replace it."
+          f"{out_dir} holds a synthetic tree generated with other parameters ({meta_path}). "
+          "Use a new folder, or overwrite=True / --overwrite to replace it."
         )
       for sub in ("original_sequences", "manipulated_sequences", "splits"):
         shutil.rmtree(os.path.join(out_dir, sub), ignore_errors=True)
@@ -318,14 +334,18 @@ def generate(
   for method, t, s in jobs:
     outputs = []
     for c in compressions:
-      path = real_path(out_dir, c, t) if method == "original" else fake_path(out_dir, method, c, t, s)
+      path = (
+        real_path(out_dir, c, t) if method == "original" else fake_path(out_dir, method, c, t, s)
+      )
       videos.append(path)
       counts[method][c] += 1
       if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         outputs.append((c, path))
     if outputs:
-      tasks.append({"method": method, "target": t, "source": s, "outputs": outputs, "params": params})
+      tasks.append(
+        {"method": method, "target": t, "source": s, "outputs": outputs, "params": params}
+      )
 
   workers = int(workers or os.cpu_count() or 1)
   workers = max(1, min(workers, len(tasks))) if tasks else 1
@@ -361,28 +381,55 @@ def _write_json(path: str, obj: Any, indent: int | None = 2) -> None:
 
 def main(argv: Sequence[str] | None = None) -> GenerationReport:
   """Command line: `python -m ddf.data.synthetic --out DIR [...]`."""
-  ap = argparse.ArgumentParser(prog="python -m ddf.data.synthetic", description=__doc__.split("\n\n")[0])
+  ap = argparse.ArgumentParser(
+    prog="python -m ddf.data.synthetic", description=__doc__.split("\n\n")[0]
+  )
   ap.add_argument("--out", required=True, help="output folder (the FF++ manual_dir)")
-  ap.add_argument("--pairs", type=int, nargs=3, default=[16, 4, 4], metavar=("TRAIN", "VAL", "TEST"),
-                  help="[target, source] pairs per split (default 16 4 4)")
-  ap.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), help=f"from {', '.join(METHODS)}")
+  ap.add_argument(
+    "--pairs",
+    type=int,
+    nargs=3,
+    default=[16, 4, 4],
+    metavar=("TRAIN", "VAL", "TEST"),
+    help="[target, source] pairs per split (default 16 4 4)",
+  )
+  ap.add_argument(
+    "--methods", nargs="+", default=list(DEFAULT_METHODS), help=f"from {', '.join(METHODS)}"
+  )
   ap.add_argument("--compressions", nargs="+", default=["c23"], help="from raw c23 c40")
   ap.add_argument("--size", type=int, default=160, help="frame size in pixels (square)")
   ap.add_argument("--frames", type=int, default=24, help="frames per video")
   ap.add_argument("--fps", type=float, default=25.0)
   ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--difficulty", type=float, default=0.5, help="0 = obvious artifacts, 1 = subtle")
-  ap.add_argument("--faces", action="append", default=[], metavar="DIR",
-                  help="folder of extra face photos (repeatable)")
+  ap.add_argument(
+    "--faces",
+    action="append",
+    default=[],
+    metavar="DIR",
+    help="folder of extra face photos (repeatable)",
+  )
   ap.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-  ap.add_argument("--overwrite", action="store_true", help="replace a tree made with other parameters")
+  ap.add_argument(
+    "--overwrite", action="store_true", help="replace a tree made with other parameters"
+  )
   ap.add_argument("--quiet", action="store_true")
   args = ap.parse_args(argv)
   try:
     report = generate(
-        args.out, pairs=args.pairs, methods=args.methods, compressions=args.compressions, size=args.size,
-        num_frames=args.frames, fps=args.fps, seed=args.seed, difficulty=args.difficulty,
-        face_dirs=args.faces, workers=args.workers, overwrite=args.overwrite, verbose=not args.quiet,
+      args.out,
+      pairs=args.pairs,
+      methods=args.methods,
+      compressions=args.compressions,
+      size=args.size,
+      num_frames=args.frames,
+      fps=args.fps,
+      seed=args.seed,
+      difficulty=args.difficulty,
+      face_dirs=args.faces,
+      workers=args.workers,
+      overwrite=args.overwrite,
+      verbose=not args.quiet,
     )
   except (ValueError, FileNotFoundError) as e:
     ap.exit(2, f"error: {e}\n")

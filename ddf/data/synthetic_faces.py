@@ -42,8 +42,8 @@ def builtin_photos() -> list[FacePhoto]:
   astro = np.ascontiguousarray(skdata.astronaut())
   cam = cv2.cvtColor(skdata.camera(), cv2.COLOR_GRAY2RGB)
   return [
-      FacePhoto(astro, np.array(_ASTRONAUT_LM, np.float32), _ASTRONAUT_BOX, "astronaut"),
-      FacePhoto(cam, np.array(_CAMERA_LM, np.float32), _CAMERA_BOX, "camera"),
+    FacePhoto(astro, np.array(_ASTRONAUT_LM, np.float32), _ASTRONAUT_BOX, "astronaut"),
+    FacePhoto(cam, np.array(_CAMERA_LM, np.float32), _CAMERA_BOX, "camera"),
   ]
 
 
@@ -62,7 +62,9 @@ def load_face_dir(path: str) -> list[FacePhoto]:
   """
   if not os.path.isdir(path):
     raise FileNotFoundError(f"--faces folder not found: {path!r}")
-  cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+  cascade = cv2.CascadeClassifier(
+    os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+  )
   files = []
   for ext in ("jpg", "jpeg", "png", "bmp", "webp", "JPG", "JPEG", "PNG"):
     files += glob.glob(os.path.join(path, f"*.{ext}"))
@@ -77,7 +79,11 @@ def load_face_dir(path: str) -> list[FacePhoto]:
       continue
     x, y, w, h = max(faces, key=lambda b: b[2] * b[3])
     box = (float(x), float(y), float(x + w), float(y + h))
-    photos.append(FacePhoto(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), _template_landmarks(box), box, os.path.basename(f)))
+    photos.append(
+      FacePhoto(
+        cv2.cvtColor(img, cv2.COLOR_BGR2RGB), _template_landmarks(box), box, os.path.basename(f)
+      )
+    )
   return photos
 
 
@@ -115,7 +121,9 @@ def eye_dist(lm: np.ndarray) -> float:
   return float(np.linalg.norm(lm[1] - lm[0]))
 
 
-def _hsv_transform(img: np.ndarray, hue: float, sat: float, gamma: float, gains: np.ndarray) -> np.ndarray:
+def _hsv_transform(
+  img: np.ndarray, hue: float, sat: float, gamma: float, gains: np.ndarray
+) -> np.ndarray:
   hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)  # float32 input -> H in [0, 360)
   hsv[..., 0] = np.mod(hsv[..., 0] + hue, 360.0)
   hsv[..., 1] = np.clip(hsv[..., 1] * sat, 0, 1)
@@ -166,7 +174,9 @@ def make_identity(photos: Sequence[FacePhoto], seed: int, vid: int, size: int) -
   r = int(round(face_frac * size * side / fh))
   scale = r / side
   # Crop with an affine map (handles borders by reflection).
-  m = np.array([[scale, 0, -(c[0] - side / 2) * scale], [0, scale, -(c[1] - side / 2) * scale]], np.float32)
+  m = np.array(
+    [[scale, 0, -(c[0] - side / 2) * scale], [0, scale, -(c[1] - side / 2) * scale]], np.float32
+  )
   img = photo.image.astype(np.float32) / 255.0
   por = cv2.warpAffine(img, m, (r, r), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
   lm = photo.landmarks @ m[:, :2].T + m[:, 2]
@@ -192,14 +202,20 @@ def make_identity(photos: Sequence[FacePhoto], seed: int, vid: int, size: int) -
   cheek = ((lm[0] + lm[3]) / 2, (lm[1] + lm[4]) / 2)
   k = max(1, int(0.05 * r))
   skin = np.mean(
-      [por[int(p[1]) - k : int(p[1]) + k + 1, int(p[0]) - k : int(p[0]) + k + 1].reshape(-1, 3).mean(0) for p in cheek], 0
+    [
+      por[int(p[1]) - k : int(p[1]) + k + 1, int(p[0]) - k : int(p[0]) + k + 1]
+      .reshape(-1, 3)
+      .mean(0)
+      for p in cheek
+    ],
+    0,
   ).astype(np.float32)
   margin = int(0.1 * size) + 2
   bg = make_background(rng, size + 2 * margin)
-  anchor = np.array(
-      [size * rng.uniform(0.42, 0.58), size * rng.uniform(0.40, 0.48)], np.float32
+  anchor = np.array([size * rng.uniform(0.42, 0.58), size * rng.uniform(0.40, 0.48)], np.float32)
+  return Identity(
+    por, alpha, lm.astype(np.float32), bg, margin, anchor, skin, raw, colour, photo.name
   )
-  return Identity(por, alpha, lm.astype(np.float32), bg, margin, anchor, skin, raw, colour, photo.name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -222,10 +238,14 @@ class Motion:
   noise_seed: int
 
 
-def _sines(rng: np.random.Generator, t: np.ndarray, amp: float, fmin: float, fmax: float, n: int = 2) -> np.ndarray:
+def _sines(
+  rng: np.random.Generator, t: np.ndarray, amp: float, fmin: float, fmax: float, n: int = 2
+) -> np.ndarray:
   out = np.zeros_like(t)
   for _ in range(n):
-    out += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * rng.uniform(fmin, fmax) * t + rng.uniform(0, 2 * np.pi))
+    out += rng.uniform(0.3, 1.0) * np.sin(
+      2 * np.pi * rng.uniform(fmin, fmax) * t + rng.uniform(0, 2 * np.pi)
+    )
   return (amp * out / n).astype(np.float32)
 
 
@@ -248,16 +268,18 @@ def make_motion(seed: int, vid: int, num_frames: int, fps: float, size: int) -> 
     dur = rng.uniform(1.5, 2.5) * fps / 25.0
     blink = np.maximum(blink, np.clip(1.2 - np.abs(np.arange(num_frames) - c) / dur, 0, 1))
   return Motion(
-      dx=_sines(rng, t, 0.05 * size, 0.1, 0.6),
-      dy=_sines(rng, t, 0.03 * size, 0.1, 0.6),
-      angle=_sines(rng, t, 7.0, 0.1, 0.5),
-      scale=1.0 + _sines(rng, t, 0.06, 0.05, 0.4),
-      gain=1.0 + _sines(rng, t, 0.10, 0.05, 0.3),
-      gamma=1.0 + _sines(rng, t, 0.08, 0.05, 0.3),
-      blink=np.clip(blink, 0, 1).astype(np.float32),
-      mouth=mouth_signal(rng, num_frames, fps),
-      pan=np.stack([_sines(rng, t, 0.04 * size, 0.05, 0.3), _sines(rng, t, 0.02 * size, 0.05, 0.3)], -1),
-      noise_seed=int(rng.integers(2**31)),
+    dx=_sines(rng, t, 0.05 * size, 0.1, 0.6),
+    dy=_sines(rng, t, 0.03 * size, 0.1, 0.6),
+    angle=_sines(rng, t, 7.0, 0.1, 0.5),
+    scale=1.0 + _sines(rng, t, 0.06, 0.05, 0.4),
+    gain=1.0 + _sines(rng, t, 0.10, 0.05, 0.3),
+    gamma=1.0 + _sines(rng, t, 0.08, 0.05, 0.3),
+    blink=np.clip(blink, 0, 1).astype(np.float32),
+    mouth=mouth_signal(rng, num_frames, fps),
+    pan=np.stack(
+      [_sines(rng, t, 0.04 * size, 0.05, 0.3), _sines(rng, t, 0.02 * size, 0.05, 0.3)], -1
+    ),
+    noise_seed=int(rng.integers(2**31)),
   )
 
 
@@ -265,19 +287,30 @@ def make_motion(seed: int, vid: int, num_frames: int, fps: float, size: int) -> 
 # Local animation (blinks, mouth) in portrait coordinates.
 
 
-def _soft_ellipse(shape: tuple[int, int], center, axes, angle: float = 0.0, feather: float = 1.0) -> np.ndarray:
+def _soft_ellipse(
+  shape: tuple[int, int], center, axes, angle: float = 0.0, feather: float = 1.0
+) -> np.ndarray:
   m = np.zeros(shape, np.float32)
   cv2.ellipse(
-      m, (int(round(center[0] * 4)), int(round(center[1] * 4))),
-      (max(1, int(round(axes[0] * 4))), max(1, int(round(axes[1] * 4)))), angle, 0, 360, 1.0, -1,
-      lineType=cv2.LINE_AA, shift=2,
+    m,
+    (int(round(center[0] * 4)), int(round(center[1] * 4))),
+    (max(1, int(round(axes[0] * 4))), max(1, int(round(axes[1] * 4)))),
+    angle,
+    0,
+    360,
+    1.0,
+    -1,
+    lineType=cv2.LINE_AA,
+    shift=2,
   )
   if feather > 0:
     m = cv2.GaussianBlur(m, (0, 0), feather)
   return m
 
 
-def animate(portrait: np.ndarray, lm: np.ndarray, skin: np.ndarray, blink: float, mouth: float) -> np.ndarray:
+def animate(
+  portrait: np.ndarray, lm: np.ndarray, skin: np.ndarray, blink: float, mouth: float
+) -> np.ndarray:
   """Applies eyelid closure `blink` and mouth opening `mouth` (both in [0, 1]) to a portrait."""
   out = portrait
   r = portrait.shape[0]
@@ -308,7 +341,9 @@ def animate(portrait: np.ndarray, lm: np.ndarray, skin: np.ndarray, blink: float
       out = portrait.copy()
     for e in lm[:2]:
       ew = 0.32 * ed
-      lid = _soft_ellipse((r, r), (e[0], e[1] - 0.08 * ew), (0.62 * ew, 0.42 * ew), 0, 0.5 + 0.05 * ew)
+      lid = _soft_ellipse(
+        (r, r), (e[0], e[1] - 0.08 * ew), (0.62 * ew, 0.42 * ew), 0, 0.5 + 0.05 * ew
+      )
       a = (blink * lid)[..., None]
       out = out * (1 - a) + a * (0.92 * skin)
       lash = _soft_ellipse((r, r), (e[0], e[1] + 0.12 * ew), (0.55 * ew, 0.06 * ew + 0.3), 0, 0.5)
@@ -353,11 +388,11 @@ def landmarks_to_box(lm: np.ndarray) -> np.ndarray:
 
 
 def render(
-    ident: Identity,
-    motion: Motion,
-    size: int,
-    pre_hook: PortraitHook | None = None,
-    post_hook: PortraitHook | None = None,
+  ident: Identity,
+  motion: Motion,
+  size: int,
+  pre_hook: PortraitHook | None = None,
+  post_hook: PortraitHook | None = None,
 ) -> RenderedVideo:
   """Renders a video. `pre_hook(f, portrait)` runs before blink/mouth animation, `post_hook` after."""
   n = len(motion.dx)
@@ -374,11 +409,17 @@ def render(
     if post_hook is not None:
       por = post_hook(f, por)
     m = frame_transform(ident, motion, f)
-    pw = cv2.warpAffine(por, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    aw = cv2.warpAffine(ident.alpha, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    pw = cv2.warpAffine(
+      por, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    aw = cv2.warpAffine(
+      ident.alpha, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     px, py = motion.pan[f]
     mb = np.array([[1, 0, -mg + px], [0, 1, -mg + py]], np.float32)
-    bg = cv2.warpAffine(ident.background, mb, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    bg = cv2.warpAffine(
+      ident.background, mb, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
     img = aw[..., None] * pw + (1 - aw[..., None]) * bg
     img = np.clip(img, 0, 1) ** float(motion.gamma[f]) * float(motion.gain[f])
     img = img + noise_rng.standard_normal(img.shape, dtype=np.float32) * (1.2 / 255.0)

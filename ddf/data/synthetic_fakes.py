@@ -26,8 +26,8 @@ Hook = Callable[[int, np.ndarray], np.ndarray]
 
 
 def strength(difficulty: float) -> float:
-  """Artifact strength for a difficulty in [0, 1] (1.0 = obvious, 0.25 = subtle)."""
-  return float(1.0 - 0.75 * np.clip(difficulty, 0.0, 1.0))
+  """Artifact strength for a difficulty in [0, 1] (1.25 = obvious, 0.75 at 0.5, 0.25 = subtle)."""
+  return float(1.25 - np.clip(difficulty, 0.0, 1.0))
 
 
 def _units(lm: np.ndarray) -> tuple[float, float]:
@@ -42,7 +42,9 @@ def _eye_angle(lm: np.ndarray) -> float:
   return float(np.degrees(np.arctan2(v[1], v[0])))
 
 
-def face_ellipse_mask(shape, lm: np.ndarray, feather: float, grow: float = 1.0, offset=(0.0, 0.0)) -> np.ndarray:
+def face_ellipse_mask(
+  shape, lm: np.ndarray, feather: float, grow: float = 1.0, offset=(0.0, 0.0)
+) -> np.ndarray:
   """Inner-face ellipse (brows to chin) mask."""
   wu, dm = _units(lm)
   eyes, mouth = (lm[0] + lm[1]) / 2, (lm[3] + lm[4]) / 2
@@ -50,7 +52,9 @@ def face_ellipse_mask(shape, lm: np.ndarray, feather: float, grow: float = 1.0, 
   return sf._soft_ellipse(shape, c, (0.95 * wu * grow, 1.35 * dm * grow), _eye_angle(lm), feather)
 
 
-def hull_mask(shape, lm: np.ndarray, feather: float, grow: float = 1.0, offset=(0.0, 0.0)) -> np.ndarray:
+def hull_mask(
+  shape, lm: np.ndarray, feather: float, grow: float = 1.0, offset=(0.0, 0.0)
+) -> np.ndarray:
   """Landmark convex hull extended to brows, cheeks and chin (FaceSwap-like)."""
   wu, dm = _units(lm)
   up = np.array([0, -1.0]) * dm
@@ -58,16 +62,25 @@ def hull_mask(shape, lm: np.ndarray, feather: float, grow: float = 1.0, offset=(
   eyes = (le + re) / 2
   mouth = (ml + mr) / 2
   side = (re - le) / max(np.linalg.norm(re - le), 1e-6) * wu * 0.45
-  pts = np.array([
-      le + 0.55 * up - 0.5 * side, re + 0.55 * up + 0.5 * side,
-      le - 0.9 * side + 0.1 * up, re + 0.9 * side + 0.1 * up,
-      ml - 0.75 * side - 0.05 * up, mr + 0.75 * side - 0.05 * up,
-      mouth - 0.6 * up - 0.4 * side, mouth - 0.6 * up + 0.4 * side,
-  ], np.float32)
+  pts = np.array(
+    [
+      le + 0.55 * up - 0.5 * side,
+      re + 0.55 * up + 0.5 * side,
+      le - 0.9 * side + 0.1 * up,
+      re + 0.9 * side + 0.1 * up,
+      ml - 0.75 * side - 0.05 * up,
+      mr + 0.75 * side - 0.05 * up,
+      mouth - 0.6 * up - 0.4 * side,
+      mouth - 0.6 * up + 0.4 * side,
+    ],
+    np.float32,
+  )
   c = pts.mean(0)
   pts = (pts - c) * grow + c + np.asarray(offset, np.float32)
   m = np.zeros(shape, np.float32)
-  cv2.fillConvexPoly(m, np.round(cv2.convexHull(pts) * 4).astype(np.int32), 1.0, lineType=cv2.LINE_AA, shift=2)
+  cv2.fillConvexPoly(
+    m, np.round(cv2.convexHull(pts) * 4).astype(np.int32), 1.0, lineType=cv2.LINE_AA, shift=2
+  )
   del eyes, no
   if feather > 0:
     m = cv2.GaussianBlur(m, (0, 0), feather)
@@ -86,24 +99,30 @@ def mouth_mask(shape, lm: np.ndarray, feather: float, offset=(0.0, 0.0)) -> np.n
   """Mouth region (NeuralTextures-like)."""
   w = float(np.linalg.norm(lm[4] - lm[3]))
   c = (lm[3] + lm[4]) / 2 + np.array([0, 0.15 * w]) + np.asarray(offset)
-  return sf._soft_ellipse(shape, c, (0.95 * w, 0.7 * w), _eye_angle(lm), feather)
+  return sf._soft_ellipse(shape, c, (1.1 * w, 0.85 * w), _eye_angle(lm), feather)
 
 
 def low_pass(img: np.ndarray, factor: float, sigma: float) -> np.ndarray:
   """Down-up resampling by `factor` (>= 1) followed by a Gaussian blur."""
   h, w = img.shape[:2]
   if factor > 1.01:
-    small = cv2.resize(img, (max(4, int(w / factor)), max(4, int(h / factor))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+      img, (max(4, int(w / factor)), max(4, int(h / factor))), interpolation=cv2.INTER_AREA
+    )
     img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
   if sigma > 0.05:
     img = cv2.GaussianBlur(img, (0, 0), sigma)
   return img
 
 
-def _shift(img: np.ndarray, dx: float, dy: float, scale: float = 1.0, center=(0.0, 0.0)) -> np.ndarray:
+def _shift(
+  img: np.ndarray, dx: float, dy: float, scale: float = 1.0, center=(0.0, 0.0)
+) -> np.ndarray:
   m = cv2.getRotationMatrix2D((float(center[0]), float(center[1])), 0.0, float(scale))
   m[:, 2] += (dx, dy)
-  return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+  return cv2.warpAffine(
+    img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+  )
 
 
 def blend(base: np.ndarray, copy: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -122,19 +141,18 @@ def _tone(rng: np.random.Generator, std: float) -> np.ndarray:
 
 
 def make_hooks(
-    method: str,
-    target: sf.Identity,
-    source: sf.Identity,
-    target_motion: sf.Motion,
-    source_motion: sf.Motion,
-    rng: np.random.Generator,
-    difficulty: float,
+  method: str,
+  target: sf.Identity,
+  source: sf.Identity,
+  target_motion: sf.Motion,
+  source_motion: sf.Motion,
+  rng: np.random.Generator,
+  difficulty: float,
 ) -> tuple[Hook | None, Hook | None]:
   """Returns `(pre_hook, post_hook)` that turn the target's real rendering into a fake."""
   k = strength(difficulty) * rng.uniform(0.85, 1.15)
   lm = target.landmarks
   shape = target.portrait.shape[:2]
-  r = shape[0]
   wu, dm = _units(lm)
   fc = sf.face_center(lm)
   n = len(target_motion.dx)
@@ -184,12 +202,14 @@ def make_hooks(
     # Expression transfer: the lower face re-animated with the source's mouth motion.
     src_mouth = np.clip(source_motion.mouth * rng.uniform(1.0, 1.4) + 0.15 * k, 0, 1)
     off, cj = jitter(0.6 * k + 0.2, 0.02 * k)
-    tone = _tone(rng, 0.035 * k)
+    tone = _tone(rng, 0.05 * k)
     mask0 = lower_face_mask(shape, lm, 1.0 + 0.06 * wu)
     sig = 0.3 + 0.9 * k
 
     def post(f: int, por: np.ndarray) -> np.ndarray:
-      re = sf.animate(target.portrait, lm, target.skin, float(target_motion.blink[f]), float(src_mouth[f]))
+      re = sf.animate(
+        target.portrait, lm, target.skin, float(target_motion.blink[f]), float(src_mouth[f])
+      )
       dx, dy = off[f]
       copy = low_pass(_shift(re, dx, dy), 1.0 + 0.8 * k, sig) + tone + cj[f]
       return blend(por, copy, _shift(mask0, dx, dy))
@@ -198,14 +218,16 @@ def make_hooks(
 
   if method == "NeuralTextures":
     off, cj = jitter(0.5 * k + 0.2, 0.02 * k)
-    tone = _tone(rng, 0.03 * k)
+    tone = _tone(rng, 0.045 * k)
     mask0 = mouth_mask(shape, lm, 0.8 + 0.08 * wu)
     fac = 1.0 + (1.5 + 0.5 * rng.random(n)) * k
     sig = (0.5 + 0.6 * rng.random(n)) * k + 0.2
     mouth = np.clip(0.5 * (target_motion.mouth + source_motion.mouth), 0, 1)
 
     def post(f: int, por: np.ndarray) -> np.ndarray:
-      re = sf.animate(target.portrait, lm, target.skin, float(target_motion.blink[f]), float(mouth[f]))
+      re = sf.animate(
+        target.portrait, lm, target.skin, float(target_motion.blink[f]), float(mouth[f])
+      )
       dx, dy = off[f]
       copy = low_pass(re, float(fac[f]), float(sig[f])) + tone + cj[f]
       return blend(por, copy, _shift(mask0, dx, dy))

@@ -54,23 +54,25 @@ def sample_indices(total: int, num_frames: int | None) -> np.ndarray:
 
 def _open(path: str) -> cv2.VideoCapture:
   if not os.path.exists(path):
-    raise VideoError(f"Video file not found: {path!r}. Check the path (and the dataset's manual_dir).")
+    raise VideoError(
+      f"Video file not found: {path!r}. Check the path (and the dataset's manual_dir)."
+    )
   if os.path.isdir(path):
     raise VideoError(f"Expected a video file but {path!r} is a directory.")
   cap = cv2.VideoCapture(path)
   if not cap.isOpened():
     cap.release()
     raise VideoError(
-        f"OpenCV cannot open video {path!r}: the file is corrupt, truncated or in an unsupported "
-        "format. Re-download or re-encode it (e.g. `ffmpeg -i in -c:v libx264 out.mp4`), or remove it."
+      f"OpenCV cannot open video {path!r}: the file is corrupt, truncated or in an unsupported "
+      "format. Re-download or re-encode it (e.g. `ffmpeg -i in -c:v libx264 out.mp4`), or remove it."
     )
   return cap
 
 
 def _corrupt(path: str) -> VideoError:
   return VideoError(
-      f"Decoded 0 frames from video {path!r}: the file is empty, corrupt or truncated. "
-      "Re-download or re-encode it, or remove it from the dataset."
+    f"Decoded 0 frames from video {path!r}: the file is empty, corrupt or truncated. "
+    "Re-download or re-encode it, or remove it from the dataset."
   )
 
 
@@ -179,20 +181,24 @@ def read_frames(path: str | os.PathLike, num_frames: int | None = None) -> Video
   return _pack([_to_rgb(frames[int(i)]) for i in idx], idx, fps, n, short=n < num_frames)
 
 
-def _pack(frames: list[np.ndarray], idx: np.ndarray, fps: float, total: int, short: bool) -> VideoFrames:
+def _pack(
+  frames: list[np.ndarray], idx: np.ndarray, fps: float, total: int, short: bool
+) -> VideoFrames:
   arr = np.stack(frames).astype(np.uint8, copy=False)
   return VideoFrames(
-      frames=arr,
-      indices=np.asarray(idx, dtype=np.int32),
-      fps=float(fps),
-      height=int(arr.shape[1]),
-      width=int(arr.shape[2]),
-      total_frames=int(total),
-      short=bool(short),
+    frames=arr,
+    indices=np.asarray(idx, dtype=np.int32),
+    fps=float(fps),
+    height=int(arr.shape[1]),
+    width=int(arr.shape[2]),
+    total_frames=int(total),
+    short=bool(short),
   )
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray | Sequence[np.ndarray], fps: float = 25.0) -> None:
+def write_video(
+  path: str | os.PathLike, frames: np.ndarray | Sequence[np.ndarray], fps: float = 25.0
+) -> None:
   """Writes [T, H, W, 3] uint8 RGB frames to `path` (`.mp4`, codec `mp4v`)."""
   path = os.fspath(path)
   frames = np.asarray(frames)
@@ -207,8 +213,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Sequence[np.ndarra
   writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (int(w), int(h)))
   if not writer.isOpened():
     raise VideoError(
-        f"OpenCV cannot write video {path!r} with codec mp4v: check that the folder is writable "
-        "and that the name ends in .mp4."
+      f"OpenCV cannot write video {path!r} with codec mp4v: check that the folder is writable "
+      "and that the name ends in .mp4."
     )
   try:
     for f in frames:

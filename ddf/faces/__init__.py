@@ -7,8 +7,8 @@ from ddf.faces.align import (
   estimate_similarity,
   transform_points,
 )
-from ddf.faces.mtcnn import MTCNN, FaceDetections, detect_faces, load_mtcnn_params
 from ddf.faces.boxes import iou_matrix, nms, square_boxes
+from ddf.faces.mtcnn import MTCNN, FaceDetections, detect_faces, load_mtcnn_params
 from ddf.faces.pipeline import FacePipeline, FaceTrackResult, centre_square_crops
 from ddf.faces.track import FaceTrack, link_tracks, track_faces
 

@@ -11,12 +11,24 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["ARCFACE_TEMPLATE_112", "align_face", "crop_template", "estimate_similarity",
-           "transform_points"]
+__all__ = [
+  "ARCFACE_TEMPLATE_112",
+  "align_face",
+  "crop_template",
+  "estimate_similarity",
+  "transform_points",
+]
 
 ARCFACE_TEMPLATE_112 = np.array(
-  [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
-   [70.7299, 92.2041]], np.float64)
+  [
+    [38.2946, 51.6963],
+    [73.5318, 51.5014],
+    [56.0252, 71.7366],
+    [41.5493, 92.3655],
+    [70.7299, 92.2041],
+  ],
+  np.float64,
+)
 
 
 def crop_template(crop_size: int = 256, margin: float = 1.3) -> np.ndarray:
@@ -35,7 +47,7 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
   dst = np.asarray(dst, np.float64)
   mu_s, mu_d = src.mean(0), dst.mean(0)
   s0, d0 = src - mu_s, dst - mu_d
-  var_s = (s0 ** 2).sum() / len(src)
+  var_s = (s0**2).sum() / len(src)
   cov = d0.T @ s0 / len(src)
   u, sig, vt = np.linalg.svd(cov)
   d = np.ones(2)
@@ -56,14 +68,16 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
   return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
-def align_face(image: np.ndarray, landmarks5: np.ndarray, crop_size: int = 256,
-               margin: float = 1.3) -> tuple[np.ndarray, np.ndarray]:
+def align_face(
+  image: np.ndarray, landmarks5: np.ndarray, crop_size: int = 256, margin: float = 1.3
+) -> tuple[np.ndarray, np.ndarray]:
   """Warps image [H, W, 3] so landmarks5 [5, 2] land on `crop_template(crop_size, margin)`.
 
   Returns:
     crop [S, S, 3] (image dtype; bilinear, border replicated) and matrix [2, 3] (image -> crop).
   """
   matrix = estimate_similarity(landmarks5, crop_template(crop_size, margin))
-  crop = cv2.warpAffine(image, matrix, (crop_size, crop_size), flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE)
+  crop = cv2.warpAffine(
+    image, matrix, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+  )
   return crop, matrix.astype(np.float32)

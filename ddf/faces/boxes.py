@@ -36,7 +36,9 @@ def iou_matrix(a: np.ndarray, b: np.ndarray, method: str = "union") -> np.ndarra
   return inter / np.maximum(denom, 1e-12)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
+def nms(
+  boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union"
+) -> np.ndarray:
   """Greedy NMS: indices [M] (into boxes [K, 4]) kept, by descending score.
 
   A box is dropped when its overlap (`method`, see `iou_matrix`) with an already kept

@@ -50,13 +50,43 @@ Params = dict[str, dict[str, jnp.ndarray]]
 
 # Layer names, in the order of the arrays stored in the wheel's {pnet,rnet,onet}.lz4 lists.
 _LAYOUT = {
-  "pnet": [("conv1", "wb"), ("prelu1", "a"), ("conv2", "wb"), ("prelu2", "a"), ("conv3", "wb"),
-           ("prelu3", "a"), ("conv4_1", "wb"), ("conv4_2", "wb")],
-  "rnet": [("conv1", "wb"), ("prelu1", "a"), ("conv2", "wb"), ("prelu2", "a"), ("conv3", "wb"),
-           ("prelu3", "a"), ("fc4", "wb"), ("prelu4", "a"), ("fc5_1", "wb"), ("fc5_2", "wb")],
-  "onet": [("conv1", "wb"), ("prelu1", "a"), ("conv2", "wb"), ("prelu2", "a"), ("conv3", "wb"),
-           ("prelu3", "a"), ("conv4", "wb"), ("prelu4", "a"), ("fc5", "wb"), ("prelu5", "a"),
-           ("fc6_1", "wb"), ("fc6_2", "wb"), ("fc6_3", "wb")],
+  "pnet": [
+    ("conv1", "wb"),
+    ("prelu1", "a"),
+    ("conv2", "wb"),
+    ("prelu2", "a"),
+    ("conv3", "wb"),
+    ("prelu3", "a"),
+    ("conv4_1", "wb"),
+    ("conv4_2", "wb"),
+  ],
+  "rnet": [
+    ("conv1", "wb"),
+    ("prelu1", "a"),
+    ("conv2", "wb"),
+    ("prelu2", "a"),
+    ("conv3", "wb"),
+    ("prelu3", "a"),
+    ("fc4", "wb"),
+    ("prelu4", "a"),
+    ("fc5_1", "wb"),
+    ("fc5_2", "wb"),
+  ],
+  "onet": [
+    ("conv1", "wb"),
+    ("prelu1", "a"),
+    ("conv2", "wb"),
+    ("prelu2", "a"),
+    ("conv3", "wb"),
+    ("prelu3", "a"),
+    ("conv4", "wb"),
+    ("prelu4", "a"),
+    ("fc5", "wb"),
+    ("prelu5", "a"),
+    ("fc6_1", "wb"),
+    ("fc6_2", "wb"),
+    ("fc6_3", "wb"),
+  ],
 }
 
 
@@ -80,8 +110,9 @@ class FaceDetections:
 
   @classmethod
   def empty(cls) -> FaceDetections:
-    return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
-               np.zeros((0, 5, 2), np.float32))
+    return cls(
+      np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32)
+    )
 
 
 # ----------------------------------------------------------------------------- weights
@@ -93,7 +124,8 @@ def default_weights_dir() -> str:
   if spec is None or not spec.submodule_search_locations:
     raise FileNotFoundError(
       "MTCNN weights not found: install the `mtcnn` wheel (pip install 'mtcnn>=1.0'; it is not "
-      "imported, only its assets/weights/*.lz4 files are read) or pass weights_dir=.")
+      "imported, only its assets/weights/*.lz4 files are read) or pass weights_dir=."
+    )
   return os.path.join(list(spec.submodule_search_locations)[0], "assets", "weights")
 
 
@@ -111,8 +143,10 @@ def load_mtcnn_params(weights_dir: str | None = None) -> dict[str, Params]:
     net_params, i = {}, 0
     for name, kind in layout:
       if kind == "wb":
-        net_params[name] = {"w": jnp.asarray(arrays[i], jnp.float32),
-                            "b": jnp.asarray(arrays[i + 1], jnp.float32)}
+        net_params[name] = {
+          "w": jnp.asarray(arrays[i], jnp.float32),
+          "b": jnp.asarray(arrays[i + 1], jnp.float32),
+        }
         i += 2
       else:
         net_params[name] = {"a": jnp.asarray(arrays[i], jnp.float32).reshape(-1)}
@@ -127,8 +161,9 @@ def load_mtcnn_params(weights_dir: str | None = None) -> dict[str, Params]:
 
 
 def _conv(x: jnp.ndarray, p: dict[str, jnp.ndarray]) -> jnp.ndarray:
-  y = jax.lax.conv_general_dilated(x, p["w"], (1, 1), "VALID",
-                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  y = jax.lax.conv_general_dilated(
+    x, p["w"], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
   return y + p["b"]
 
 
@@ -189,8 +224,13 @@ def _normalize(x: jnp.ndarray) -> jnp.ndarray:
   return (x.astype(jnp.float32) - 127.5) / 128.0
 
 
-def crop_and_resize(images: jnp.ndarray, boxes: jnp.ndarray, image_idx: jnp.ndarray, size: int,
-                    extrapolation_value: float = 0.0) -> jnp.ndarray:
+def crop_and_resize(
+  images: jnp.ndarray,
+  boxes: jnp.ndarray,
+  image_idx: jnp.ndarray,
+  size: int,
+  extrapolation_value: float = 0.0,
+) -> jnp.ndarray:
   """Bilinear crops like `tf.image.crop_and_resize` (what the wheel uses).
 
   Args:
@@ -208,7 +248,7 @@ def crop_and_resize(images: jnp.ndarray, boxes: jnp.ndarray, image_idx: jnp.ndar
   sy, sx = (h - 1) / h, (w - 1) / w
   ys = (boxes[:, 1:2] + t[None] * (boxes[:, 3:4] - boxes[:, 1:2])) * sy  # [K, S]
   xs = (boxes[:, 0:1] + t[None] * (boxes[:, 2:3] - boxes[:, 0:1])) * sx
-  valid = (((ys >= 0) & (ys <= h - 1))[:, :, None] & ((xs >= 0) & (xs <= w - 1))[:, None, :])
+  valid = ((ys >= 0) & (ys <= h - 1))[:, :, None] & ((xs >= 0) & (xs <= w - 1))[:, None, :]
   y0 = jnp.floor(ys)
   x0 = jnp.floor(xs)
   ly, lx = (ys - y0)[:, :, None, None], (xs - x0)[:, None, :, None]
@@ -244,8 +284,13 @@ def _onet_stage(p: Params, images_u8: jnp.ndarray, boxes: jnp.ndarray, idx: jnp.
 # ----------------------------------------------------------------------------- detector
 
 
-def scale_pyramid(height: int, width: int, min_face_size: float = 20,
-                  scale_factor: float = 0.709, min_size: int = 12) -> np.ndarray:
+def scale_pyramid(
+  height: int,
+  width: int,
+  min_face_size: float = 20,
+  scale_factor: float = 0.709,
+  min_size: int = 12,
+) -> np.ndarray:
   """Pyramid scales as in the wheel: 12/min_face_size * factor**k, count from min(H, W)."""
   min_dim = min(height, width)
   if min_dim < min_size:
@@ -271,8 +316,9 @@ def _batch_bucket(n: int) -> int:
   return 1 << max(n - 1, 0).bit_length() if n <= 8 else -(-n // 8) * 8
 
 
-def _per_image_nms(image_idx: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
-                   threshold: float, method: str) -> np.ndarray:
+def _per_image_nms(
+  image_idx: np.ndarray, boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str
+) -> np.ndarray:
   """Indices kept by NMS run separately on each image's boxes."""
   keep = []
   for i in np.unique(image_idx):
@@ -297,10 +343,16 @@ class MTCNN:
       Default: 128 on CPU, 4096 on accelerators.
   """
 
-  def __init__(self, weights_dir: str | None = None, min_face_size: float = 20,
-               thresholds: Sequence[float] = (0.6, 0.7, 0.7), scale_factor: float = 0.709,
-               nms_thresholds: Sequence[float] = (0.5, 0.7, 0.7, 0.7),
-               frame_chunk: int | None = -1, crop_chunk: int | None = None):
+  def __init__(
+    self,
+    weights_dir: str | None = None,
+    min_face_size: float = 20,
+    thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+    scale_factor: float = 0.709,
+    nms_thresholds: Sequence[float] = (0.5, 0.7, 0.7, 0.7),
+    frame_chunk: int | None = -1,
+    crop_chunk: int | None = None,
+  ):
     cpu = jax.default_backend() == "cpu"
     self.frame_chunk = (1 if cpu else None) if frame_chunk == -1 else frame_chunk
     self.crop_chunk = crop_chunk or (128 if cpu else 4096)
@@ -316,8 +368,12 @@ class MTCNN:
   def __call__(self, images: np.ndarray, **kwargs) -> list[FaceDetections]:
     return self.detect(images, **kwargs)
 
-  def detect(self, images: np.ndarray, min_face_size: float | None = None,
-             thresholds: Sequence[float] | None = None) -> list[FaceDetections]:
+  def detect(
+    self,
+    images: np.ndarray,
+    min_face_size: float | None = None,
+    thresholds: Sequence[float] | None = None,
+  ) -> list[FaceDetections]:
     """Detects faces in images [N, H, W, 3] (or one [H, W, 3]) uint8 RGB.
 
     Returns:
@@ -364,8 +420,15 @@ class MTCNN:
       scaled = _resize_batch(src, hs, ws)
       levels.append(scaled)
       fc = self.frame_chunk or len(scaled)
-      outputs.append((scale, [self._pnet(self.params["pnet"], scaled[i:i + fc])  # async
-                              for i in range(0, n if self.frame_chunk else len(scaled), fc)]))
+      outputs.append(
+        (
+          scale,
+          [
+            self._pnet(self.params["pnet"], scaled[i : i + fc])  # async
+            for i in range(0, n if self.frame_chunk else len(scaled), fc)
+          ],
+        )
+      )
     nms_scale, nms_all = self.nms_thresholds[0], self.nms_thresholds[1]
     all_idx, all_boxes, all_scores = [], [], []
     for scale, chunks in outputs:
@@ -376,8 +439,13 @@ class MTCNN:
         continue
       r = np.asarray(reg)[ii, yy, xx].astype(np.float64)
       x1, y1 = 2.0 * xx, 2.0 * yy
-      boxes = np.stack([x1 + r[:, 0] * 12, y1 + r[:, 1] * 12,
-                        x1 + 12 + r[:, 2] * 12, y1 + 12 + r[:, 3] * 12], axis=-1) / scale
+      boxes = (
+        np.stack(
+          [x1 + r[:, 0] * 12, y1 + r[:, 1] * 12, x1 + 12 + r[:, 2] * 12, y1 + 12 + r[:, 3] * 12],
+          axis=-1,
+        )
+        / scale
+      )
       scores = prob[ii, yy, xx].astype(np.float64)
       keep = _per_image_nms(ii, boxes, scores, nms_scale, "union")
       all_idx.append(ii[keep])
@@ -397,10 +465,14 @@ class MTCNN:
     boxes_p[:k] = boxes
     idx_p = np.zeros((kb,), np.int32)
     idx_p[:k] = idx
-    outs = [fn(params, images_dev, jnp.asarray(boxes_p[i:i + chunk]),
-               jnp.asarray(idx_p[i:i + chunk])) for i in range(0, kb, chunk)]
-    return [np.concatenate([np.asarray(o[j]) for o in outs])[:k].astype(np.float64)
-            for j in range(len(outs[0]))]
+    outs = [
+      fn(params, images_dev, jnp.asarray(boxes_p[i : i + chunk]), jnp.asarray(idx_p[i : i + chunk]))
+      for i in range(0, kb, chunk)
+    ]
+    return [
+      np.concatenate([np.asarray(o[j]) for o in outs])[:k].astype(np.float64)
+      for j in range(len(outs[0]))
+    ]
 
   def _stage_rnet(self, images_dev, cand, threshold: float):
     idx, boxes, _ = cand
@@ -430,8 +502,11 @@ class MTCNN:
     for i in range(n):
       s = np.nonzero(idx == i)[0]
       s = s[np.argsort(-prob[s], kind="stable")]
-      result.append(FaceDetections(boxes[s].astype(np.float32), prob[s].astype(np.float32),
-                                   lm[s].astype(np.float32)))
+      result.append(
+        FaceDetections(
+          boxes[s].astype(np.float32), prob[s].astype(np.float32), lm[s].astype(np.float32)
+        )
+      )
     return result
 
 
@@ -440,7 +515,8 @@ def _default_detector() -> MTCNN:
   return MTCNN()
 
 
-def detect_faces(images: np.ndarray, min_face_size: float = 20,
-                 thresholds: Sequence[float] = (0.6, 0.7, 0.7)) -> list[FaceDetections]:
+def detect_faces(
+  images: np.ndarray, min_face_size: float = 20, thresholds: Sequence[float] = (0.6, 0.7, 0.7)
+) -> list[FaceDetections]:
   """Detects faces in images [N, H, W, 3] uint8 RGB with a shared default `MTCNN`."""
   return _default_detector().detect(images, min_face_size=min_face_size, thresholds=thresholds)

@@ -52,9 +52,16 @@ def centre_square_crops(frames: np.ndarray, crop_size: int) -> tuple[np.ndarray,
   side = min(h, w)
   y0, x0 = (h - side) // 2, (w - side) // 2
   interp = cv2.INTER_AREA if side > crop_size else cv2.INTER_LINEAR
-  crops = np.stack([cv2.resize(f[y0:y0 + side, x0:x0 + side], (crop_size, crop_size),
-                               interpolation=interp) for f in frames]) if len(frames) else (
-                                 np.zeros((0, crop_size, crop_size, 3), frames.dtype))
+  crops = (
+    np.stack(
+      [
+        cv2.resize(f[y0 : y0 + side, x0 : x0 + side], (crop_size, crop_size), interpolation=interp)
+        for f in frames
+      ]
+    )
+    if len(frames)
+    else (np.zeros((0, crop_size, crop_size, 3), frames.dtype))
+  )
   return crops, np.array([x0, y0, x0 + side, y0 + side], np.float32)
 
 
@@ -75,10 +82,18 @@ class FacePipeline:
     detector: an `MTCNN` to share (default: a new one).
   """
 
-  def __init__(self, crop_size: int = 256, margin: float = 1.3, min_face_size: float = 20,
-               detect_max_side: int | None = 640,
-               thresholds: Sequence[float] = (0.6, 0.7, 0.7), batch_size: int | None = None,
-               max_gap: int = 3, iou_threshold: float = 0.3, detector: MTCNN | None = None):
+  def __init__(
+    self,
+    crop_size: int = 256,
+    margin: float = 1.3,
+    min_face_size: float = 20,
+    detect_max_side: int | None = 640,
+    thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+    batch_size: int | None = None,
+    max_gap: int = 3,
+    iou_threshold: float = 0.3,
+    detector: MTCNN | None = None,
+  ):
     self.crop_size = crop_size
     self.margin = margin
     self.min_face_size = min_face_size
@@ -117,16 +132,18 @@ class FacePipeline:
     bs = self.batch_size or max(t, 1)
     dets: list[FaceDetections] = []
     for i in range(0, t, bs):
-      dets += self.detector.detect(small[i:i + bs], min_face_size=min_face,
-                                   thresholds=self.thresholds)
+      dets += self.detector.detect(
+        small[i : i + bs], min_face_size=min_face, thresholds=self.thresholds
+      )
     if f != 1.0:
       s4 = np.array([fx, fy, fx, fy], np.float32)
       s2 = np.array([fx, fy], np.float32)
       dets = [FaceDetections(d.boxes / s4, d.scores, d.landmarks / s2) for d in dets]
     return dets
 
-  def track_and_align(self, frames: np.ndarray,
-                      detections: Sequence[FaceDetections]) -> FaceTrackResult:
+  def track_and_align(
+    self, frames: np.ndarray, detections: Sequence[FaceDetections]
+  ) -> FaceTrackResult:
     """Keeps one face track over the frames and warps aligned crops from full-res frames."""
     frames = self._check(frames)
     t = frames.shape[0]
@@ -136,20 +153,33 @@ class FacePipeline:
       crops, box = centre_square_crops(frames, s)
       side = box[2] - box[0]
       tmpl = align_lib.crop_template(s, self.margin).astype(np.float32)
-      mat = np.array([[s / side, 0, -box[0] * s / side], [0, s / side, -box[1] * s / side]],
-                     np.float32)
+      mat = np.array(
+        [[s / side, 0, -box[0] * s / side], [0, s / side, -box[1] * s / side]], np.float32
+      )
       return FaceTrackResult(
-        crops=crops, landmarks=np.broadcast_to(tmpl, (t, 5, 2)).copy(),
-        boxes=np.broadcast_to(box, (t, 4)).copy(), face_found=np.zeros((t,), bool),
-        interpolated=np.zeros((t,), bool), matrices=np.broadcast_to(mat, (t, 2, 3)).copy(),
-        num_faces_found=0)
+        crops=crops,
+        landmarks=np.broadcast_to(tmpl, (t, 5, 2)).copy(),
+        boxes=np.broadcast_to(box, (t, 4)).copy(),
+        face_found=np.zeros((t,), bool),
+        interpolated=np.zeros((t,), bool),
+        matrices=np.broadcast_to(mat, (t, 2, 3)).copy(),
+        num_faces_found=0,
+      )
     crops = np.empty((t, s, s, 3), np.uint8)
     matrices = np.empty((t, 2, 3), np.float32)
     for i in range(t):
       crops[i], matrices[i] = align_lib.align_face(frames[i], track.landmarks[i], s, self.margin)
-    landmarks = np.stack([align_lib.transform_points(track.landmarks[i], matrices[i])
-                          for i in range(t)]) if t else np.zeros((0, 5, 2), np.float32)
+    landmarks = (
+      np.stack([align_lib.transform_points(track.landmarks[i], matrices[i]) for i in range(t)])
+      if t
+      else np.zeros((0, 5, 2), np.float32)
+    )
     return FaceTrackResult(
-      crops=crops, landmarks=landmarks.astype(np.float32), boxes=track.boxes.astype(np.float32),
-      face_found=track.face_found.copy(), interpolated=track.interpolated.copy(),
-      matrices=matrices, num_faces_found=track.num_found)
+      crops=crops,
+      landmarks=landmarks.astype(np.float32),
+      boxes=track.boxes.astype(np.float32),
+      face_found=track.face_found.copy(),
+      interpolated=track.interpolated.copy(),
+      matrices=matrices,
+      num_faces_found=track.num_found,
+    )

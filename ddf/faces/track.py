@@ -47,8 +47,9 @@ class FaceTrack:
     return int(self.face_found.sum())
 
 
-def link_tracks(detections: Sequence[FaceDetections], iou_threshold: float = 0.3,
-                max_link_gap: int = 8) -> list[dict[int, int]]:
+def link_tracks(
+  detections: Sequence[FaceDetections], iou_threshold: float = 0.3, max_link_gap: int = 8
+) -> list[dict[int, int]]:
   """Greedy IoU linking: list of tracks, each {frame: detection index}."""
   tracks: list[dict[int, int]] = []
   last: list[tuple[int, np.ndarray]] = []  # (frame, box) of each track's last detection
@@ -76,8 +77,12 @@ def link_tracks(detections: Sequence[FaceDetections], iou_threshold: float = 0.3
   return tracks
 
 
-def track_faces(detections: Sequence[FaceDetections], iou_threshold: float = 0.3,
-                max_gap: int = 3, max_link_gap: int = 8) -> FaceTrack | None:
+def track_faces(
+  detections: Sequence[FaceDetections],
+  iou_threshold: float = 0.3,
+  max_gap: int = 3,
+  max_link_gap: int = 8,
+) -> FaceTrack | None:
   """Keeps the best face track over T = len(detections) frames; None if no face anywhere."""
   num_frames = len(detections)
   tracks = link_tracks(detections, iou_threshold, max_link_gap)
@@ -85,8 +90,12 @@ def track_faces(detections: Sequence[FaceDetections], iou_threshold: float = 0.3
     return None
 
   def track_score(tr: dict[int, int]) -> float:
-    return float(sum(box_lib.box_area(detections[t].boxes[c:c + 1])[0] * detections[t].scores[c]
-                     for t, c in tr.items()))
+    return float(
+      sum(
+        box_lib.box_area(detections[t].boxes[c : c + 1])[0] * detections[t].scores[c]
+        for t, c in tr.items()
+      )
+    )
 
   best = max(tracks, key=track_score)
   boxes = np.zeros((num_frames, 4), np.float32)

@@ -27,7 +27,9 @@ class SpatialAttention(nn.Module):
       (1, 1),
       dtype=self.dtype,
       param_dtype=jnp.float32,
-      kernel_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), layers.CONV_KERNEL_AXES),
+      kernel_init=nn.with_logical_partitioning(
+        nn.initializers.zeros_init(), layers.CONV_KERNEL_AXES
+      ),
       bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), layers.CONV_BIAS_AXES),
       name="score",
     )(x)

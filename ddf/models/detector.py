@@ -92,9 +92,7 @@ class FusionDetector(nn.Module):
 
     if "spatial" in branches or "temporal" in branches:
       x = _resize(frames, self.spatial_image_size)
-      backbone = get_backbone(
-        self.spatial_arch, dtype, remat=self.spatial_remat, name="backbone"
-      )
+      backbone = get_backbone(self.spatial_arch, dtype, remat=self.spatial_remat, name="backbone")
       maps = backbone(x, train and not self.spatial_freeze)
       if self.spatial_freeze:
         maps = jax.lax.stop_gradient(maps)
@@ -107,9 +105,9 @@ class FusionDetector(nn.Module):
       if "spatial" in branches:
         contexts["spatial"] = _masked_mean(seq, mask)
       if "temporal" in branches:
-        hs = BiLSTM(self.temporal_hidden_sizes, self.temporal_dropout, dtype=dtype, name="temporal")(
-          seq, train=train, seq_lengths=seq_lengths
-        )
+        hs = BiLSTM(
+          self.temporal_hidden_sizes, self.temporal_dropout, dtype=dtype, name="temporal"
+        )(seq, train=train, seq_lengths=seq_lengths)
         ctx, wts = TemporalAttention(dtype=dtype, name="temporal_attention")(hs, mask)
         contexts["temporal"] = ctx
         aux["temporal_attention"] = wts
@@ -140,8 +138,10 @@ class FusionDetector(nn.Module):
     elif self.fusion == "attention":
       width = self.head_hidden[0] if self.head_hidden else 128
       proj = jnp.stack(
-        [jnp.tanh(layers.dense(width, dtype=dtype, name=f"fusion_proj_{n}")(contexts[n]))
-         for n in names],
+        [
+          jnp.tanh(layers.dense(width, dtype=dtype, name=f"fusion_proj_{n}")(contexts[n]))
+          for n in names
+        ],
         axis=1,
       )  # [B, n, width]
       scores = layers.dense(1, dtype=dtype, name="fusion_score")(proj)[..., 0]

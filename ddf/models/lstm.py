@@ -20,7 +20,9 @@ from ddf.models import layers
 _p = nn.with_logical_partitioning
 
 
-def lstm_cell(units: int, dtype: Any = jnp.float32, name: str | None = None) -> nn.OptimizedLSTMCell:
+def lstm_cell(
+  units: int, dtype: Any = jnp.float32, name: str | None = None
+) -> nn.OptimizedLSTMCell:
   """OptimizedLSTMCell with logical axis names on kernels / bias."""
   return nn.OptimizedLSTMCell(
     units,

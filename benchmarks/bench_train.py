@@ -1,0 +1,119 @@
+"""Train-step throughput and MFU of the detector (a table of figures, not a test).
+
+  python benchmarks/bench_train.py                       # default config + ResNet50, batch 2
+  python benchmarks/bench_train.py --configs default --batch_size 8 --steps 10
+
+For each config: compile time, step time, clips/s, frames/s, model FLOPs per step (XLA cost
+analysis of the compiled step) and MFU = FLOPs / step time / peak. The peak is measured in the same
+run (a large float32 matmul on the same device), so MFU is a ratio of two figures of one machine;
+`--peak_tflops` replaces it with a datasheet figure (e.g. 989 for H200 bf16 dense).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from configs import default  # noqa: E402
+from ddf import sharding, train_lib  # noqa: E402
+from ddf.models import build_detector  # noqa: E402
+
+
+def bench_config(name: str, batch_size: int, clip_len: int):
+  c = default.get_config()
+  c.unlock()
+  c.batch_size = batch_size
+  c.data.clip_len = clip_len
+  if name == "resnet50":
+    c.model.spatial.arch = "resnet50"
+    c.model.spatial.image_size = 224
+    c.data.crop_size = 224
+  elif name == "resnet50_bf16":
+    c.model.spatial.arch = "resnet50"
+    c.model.spatial.image_size = 224
+    c.data.crop_size = 224
+    c.model.dtype = "bfloat16"
+  elif name != "default":
+    raise ValueError(f"unknown benchmark config {name}")
+  c.lock()
+  return c
+
+
+def measure_peak_tflops(n: int = 2048, reps: int = 5) -> float:
+  a = jnp.ones((n, n), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  t = time.perf_counter()
+  for _ in range(reps):
+    out = f(a)
+  out.block_until_ready()
+  return 2 * n**3 * reps / (time.perf_counter() - t) / 1e12
+
+
+def bench(config, steps: int) -> dict[str, float]:
+  mesh = sharding.create_mesh(config.mesh)
+  rules = sharding.logical_rules(config.mesh)
+  model = build_detector(config.model)
+  state, shardings = train_lib.create_train_state(config, model, mesh, rules, jax.random.key(0))
+  batch_sh = sharding.batch_sharding(mesh, rules)
+  s = config.data.crop_size
+  rng = np.random.default_rng(0)
+  batch = {
+      "clips": rng.integers(0, 255, (config.batch_size, config.data.clip_len, s, s, 3), np.uint8),
+      "label": rng.integers(0, 2, (config.batch_size,), np.int32)}
+  batch = sharding.to_global(batch, batch_sh)
+  step = jax.jit(lambda st, b, r: train_lib.train_step(st, b, r, config=config),
+                 in_shardings=(shardings, {"clips": batch_sh, "label": batch_sh}, None),
+                 out_shardings=(shardings, None, None), donate_argnums=(0,))
+  key = jax.random.key(1)
+  t = time.perf_counter()
+  compiled = step.lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - t
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  state, _, _ = compiled(state, batch, key)  # warm-up
+  jax.block_until_ready(state)
+  t = time.perf_counter()
+  for _ in range(steps):
+    state, m, _ = compiled(state, batch, key)
+  jax.block_until_ready(state)
+  step_s = (time.perf_counter() - t) / steps
+  return {"compile_s": compile_s, "step_s": step_s, "flops": flops,
+          "clips_s": config.batch_size / step_s,
+          "frames_s": config.batch_size * config.data.clip_len / step_s}
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--configs", default="default,resnet50")
+  parser.add_argument("--batch_size", type=int, default=2)
+  parser.add_argument("--clip_len", type=int, default=8)
+  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--peak_tflops", type=float, default=0.0)
+  args = parser.parse_args()
+  peak = args.peak_tflops or measure_peak_tflops()
+  device = jax.devices()[0]
+  print(f"device: {device.platform} {device.device_kind} x{jax.device_count()}; peak "
+        f"{'given' if args.peak_tflops else 'measured (f32 matmul)'}: {peak:.2f} TFLOP/s")
+  print("| config | batch | compile s | step s | clips/s | frames/s | GFLOP/step | MFU |")
+  print("|---|---|---|---|---|---|---|---|")
+  for name in args.configs.split(","):
+    r = bench(bench_config(name, args.batch_size, args.clip_len), args.steps)
+    mfu = r["flops"] / r["step_s"] / (peak * 1e12)
+    print(f"| {name} | {args.batch_size} | {r['compile_s']:.1f} | {r['step_s']:.3f} | "
+          f"{r['clips_s']:.2f} | {r['frames_s']:.1f} | {r['flops'] / 1e9:.1f} | {mfu:.1%} |",
+          flush=True)
+
+
+if __name__ == "__main__":
+  main()
