@@ -95,17 +95,26 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.build_workers = 0  # processes for decode + face detection at build time (0 = all cores).
 
   c.model = get_model_config()
+  # Sized for a 2-core CPU (the structure of DESIGN.md section 5, narrower layers);
+  # configs/ffpp.py restores the original widths.
+  c.model.micro.image_size = 32
+  c.model.micro.filters = (16, 32, 64)
+  c.model.micro.dense = (128, 64)
+  c.model.micro.hidden_sizes = (64, 32)
+  c.model.temporal.hidden_sizes = (64, 32)
+  c.model.head.hidden = (128, 64, 32)
+  c.model.head.dropout = 0.2
   c.mesh = get_mesh_config()
 
   # Optimisation.
   c.batch_size = 8  # global batch, in clips.
   c.eval_batch_size = 16
-  c.learning_rate = 1e-3
+  c.learning_rate = 2e-3
   c.warmup_steps = 20
   c.weight_decay = 1e-4
   c.grad_clip_norm = 1.0
   c.grad_accum_steps = 1
-  c.num_train_steps = 300
+  c.num_train_steps = 600
   c.eval_every_steps = 100
   c.checkpoint_every_steps = 100
   c.log_every_steps = 20

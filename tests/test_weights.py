@@ -21,6 +21,8 @@ from ddf.models import BiLSTM, get_backbone
 keras = pytest.importorskip("keras")
 legacy_h5 = pytest.importorskip("keras.src.legacy.saving.legacy_h5_format")
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras numpy-2 noise
+
 TOL = 1e-4
 
 

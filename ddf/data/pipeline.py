@@ -20,8 +20,6 @@ import tensorflow_datasets as tfds
 from ddf.data.augment import augment_clip
 from ddf.data.ffpp_examples import decode_jpeg
 
-
-
 _SCALARS = ("label", "fps", "original_height", "original_width")
 
 

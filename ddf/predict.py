@@ -1,0 +1,218 @@
+"""Scores raw video files with a trained run: P(fake) per video, per clip, and attention figures.
+
+  python -m ddf.predict --workdir runs/default video1.mp4 video2.mp4 [--json out.json] \
+      [--viz out_dir] [--threshold 0.5] [--clips_per_video N]
+
+Each video goes through the same steps as the dataset build and evaluation: `frames_per_video`
+evenly spaced frames (`ddf.data.video.read_frames`), MTCNN + one face track + aligned crops
+(`ddf.faces.FacePipeline`, the config's crop size, JPEG round trip like the stored frames), fixed
+clips (`ddf.data.pipeline.clip_starts`), the val-selected checkpoint. Per video: the probability
+of being fake (mean of the clip scores), the clip scores, the frames with a face, the decision
+at `--threshold`. `--viz DIR` writes `DIR/<video name>.png`: frames with their scores, temporal
+attention over the frames, spatial attention heatmaps over the crops.
+
+A file that cannot be scored (unreadable, too short, no face) gets an `error` entry naming the
+file and what to do; the others are still scored. Exit status 1 when any file failed, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Predictor", "main"]
+
+
+class Predictor:
+  """The val-selected model of a workdir, applied to video files."""
+
+  def __init__(self, workdir: str | os.PathLike, overrides: list[str] | None = None,
+               clips_per_video: int | None = None):
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from ddf import evaluate, sharding
+    from ddf.faces import FacePipeline
+
+    self.workdir = Path(workdir).expanduser()
+    self.config = evaluate.load_config(self.workdir, overrides)
+    restored = evaluate.restore(self.config, self.workdir)
+    self.step = restored["step"]
+    self.frames_per_video = int(self.config.data.frames_per_video)
+    self.clip_len = int(self.config.data.clip_len)
+    self.clips_per_video = int(clips_per_video or self.config.data.clips_per_video_eval)
+    self.faces = FacePipeline(crop_size=int(self.config.data.crop_size))
+    mesh, rules, model, state = (restored["mesh"], restored["rules"], restored["model"],
+                                 restored["state"])
+    self._batch_sharding = sharding.batch_sharding(mesh, rules)
+    self._shards = len(self._batch_sharding.device_set)
+    self._variables = {"params": state.params, "batch_stats": state.batch_stats}
+
+    def apply(variables, clips):
+      logits, aux = model.apply(variables, clips, train=False)
+      return jax.nn.sigmoid(logits.astype(jnp.float32)), aux
+
+    jitted = jax.jit(apply)
+
+    def run(clips: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+      n = len(clips)
+      pad = (-n) % self._shards
+      if pad:
+        clips = np.concatenate([clips, np.zeros((pad,) + clips.shape[1:], clips.dtype)])
+      with mesh, nn.logical_axis_rules(rules):
+        probs, aux = jitted(self._variables, jax.device_put(clips, self._batch_sharding))
+      return np.asarray(probs)[:n], {k: np.asarray(v)[:n] for k, v in aux.items()}
+
+    self._run = run
+    self._viz_names: set[str] = set()
+
+  def faces_of(self, path: str | os.PathLike) -> dict[str, Any]:
+    """Reads and aligns one video; raises `PredictError` for a file that cannot be scored."""
+    from ddf.data.ffpp_examples import MIN_FACE_FRACTION, decode_jpeg, encode_jpeg
+    from ddf.data.video import VideoError, read_frames
+
+    name = os.fspath(path)
+    try:
+      video = read_frames(name, self.frames_per_video)
+    except VideoError as e:
+      raise PredictError("unreadable", str(e)) from e
+    except Exception as e:  # noqa: BLE001 - a decoder failure is this file's error only.
+      raise PredictError("unreadable", f"{name}: cannot decode ({type(e).__name__}: {e}); "
+                         "re-encode it, e.g. `ffmpeg -i in -c:v libx264 out.mp4`.") from e
+    if video.total_frames < self.clip_len:
+      raise PredictError(
+          "too_short", f"{name}: only {video.total_frames} frames decoded, fewer than the "
+          f"{self.clip_len} frames of one clip; use a longer video (the model samples "
+          f"{self.frames_per_video} frames per video).")
+    track = self.faces(video.frames)
+    found = np.asarray(track.face_found, bool)
+    if found.mean() < MIN_FACE_FRACTION:
+      raise PredictError(
+          "no_face", f"{name}: a face was found in {int(found.sum())} of {len(found)} sampled "
+          f"frames (at least {MIN_FACE_FRACTION:.0%} needed); use a video with a visible face "
+          "(at least ~20 pixels wide), or crop it closer to the face.")
+    # The JPEG round trip of the stored training frames.
+    crops = np.stack([decode_jpeg(encode_jpeg(c, 95)) for c in track.crops])
+    return {"crops": crops, "face_found": found, "video": video}
+
+  def predict(self, path: str | os.PathLike, threshold: float = 0.5,
+              viz_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Result entry for one file: scores, or `error` (never raises for a bad file)."""
+    from ddf.data.pipeline import clip_starts
+
+    name = os.fspath(path)
+    try:
+      faces = self.faces_of(name)
+    except PredictError as e:
+      return {"file": name, "error": e.message, "error_kind": e.kind}
+    crops, found, video = faces["crops"], faces["face_found"], faces["video"]
+    starts = clip_starts(len(crops), self.clip_len, self.clips_per_video)
+    clips = np.stack([crops[s:s + self.clip_len] for s in starts])
+    probs, aux = self._run(clips)
+    prob = float(np.mean(probs))
+    entry: dict[str, Any] = {
+        "file": name, "probability_fake": prob, "fake": bool(prob >= threshold),
+        "decision": "fake" if prob >= threshold else "real",
+        "clip_scores": [float(p) for p in probs], "clip_starts": [int(s) for s in starts],
+        "frames_sampled": len(crops), "frames_with_face": int(found.sum()),
+        "frame_indices": [int(i) for i in video.indices], "total_frames": video.total_frames,
+        "warnings": []}
+    if video.short:
+      entry["warnings"].append(f"only {video.total_frames} frames: sampled frames repeat")
+    if viz_dir is not None:
+      entry["viz"] = str(self._figure(name, entry, crops, found, starts, probs, aux, viz_dir))
+    return entry
+
+  def _figure(self, name: str, entry: dict[str, Any], crops: np.ndarray, found: np.ndarray,
+              starts: np.ndarray, probs: np.ndarray, aux: dict[str, np.ndarray],
+              viz_dir: str | os.PathLike) -> Path:
+    from ddf import plots
+
+    t = len(crops)
+    per_frame = {}
+    for key, value in aux.items():
+      if key == "fusion_attention":
+        continue
+      value = value.reshape(value.shape[:2] + tuple(d for d in value.shape[2:] if d != 1))
+      per_frame[key] = plots.frame_values(t, starts, self.clip_len, value)
+    scores = plots.frame_values(t, starts, self.clip_len, probs)
+    title = (f"{Path(name).name}: P(fake) = {entry['probability_fake']:.3f} -> {entry['decision']}  "
+             f"({entry['frames_with_face']}/{t} frames with a face, step {self.step})")
+    stem = Path(name).stem
+    if stem in self._viz_names:  # e.g. 000_003.mp4 of two methods: add the parent folders.
+      stem = "_".join([*Path(name).parent.parts[-3:], stem]).replace(os.sep, "_")
+    while stem in self._viz_names:
+      stem += "_"
+    self._viz_names.add(stem)
+    out = Path(viz_dir) / f"{stem}.png"
+    return plots.prediction_figure(out, crops, scores, per_frame, title, face_found=found)
+
+
+class PredictError(Exception):
+  """A video that cannot be scored: kind (unreadable | too_short | no_face) and a message."""
+
+  def __init__(self, kind: str, message: str):
+    super().__init__(message)
+    self.kind = kind
+    self.message = message
+
+
+def format_results(results: list[dict[str, Any]], threshold: float) -> str:
+  """A markdown table of the results (errors on their own lines)."""
+  lines = [f"| video | P(fake) | decision (>= {threshold:g}) | clip scores | frames with face |",
+           "|---|---|---|---|---|"]
+  for r in results:
+    if "error" in r:
+      lines.append(f"| {Path(r['file']).name} | - | ERROR ({r['error_kind']}) | - | - |")
+    else:
+      clips = " ".join(f"{s:.3f}" for s in r["clip_scores"])
+      lines.append(f"| {Path(r['file']).name} | {r['probability_fake']:.4f} | {r['decision']} | "
+                   f"{clips} | {r['frames_with_face']}/{r['frames_sampled']} |")
+  errors = [f"error: {r['error']}" for r in results if "error" in r]
+  return "\n".join(lines + ([""] + errors if errors else []))
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m ddf.predict", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--workdir", required=True, help="directory written by ddf.train")
+  parser.add_argument("videos", nargs="+", help="video files")
+  parser.add_argument("--json", default=None, help="write the results to this JSON file")
+  parser.add_argument("--viz", default=None, help="write one attention PNG per video here")
+  parser.add_argument("--threshold", type=float, default=0.5)
+  parser.add_argument("--clips_per_video", type=int, default=None,
+                      help="fixed clips per video (default: the config's clips_per_video_eval)")
+  parser.add_argument("--config_override", nargs="*", default=[], metavar="KEY=VALUE")
+  args = parser.parse_args(argv)
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  try:
+    predictor = Predictor(args.workdir, args.config_override, args.clips_per_video)
+  except (FileNotFoundError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  results = [predictor.predict(v, args.threshold, args.viz) for v in args.videos]
+  print(format_results(results, args.threshold))
+  if args.json:
+    out = {"workdir": str(predictor.workdir), "checkpoint_step": predictor.step,
+           "threshold": args.threshold, "frames_per_video": predictor.frames_per_video,
+           "clip_len": predictor.clip_len, "videos": results,
+           "num_failed": sum("error" in r for r in results)}
+    Path(args.json).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).expanduser().write_text(json.dumps(out, indent=1))
+    print(f"Wrote {args.json}")
+  return 1 if any("error" in r for r in results) else 0
+
+
+def cli() -> None:
+  sys.exit(main())
+
+
+if __name__ == "__main__":
+  cli()
