@@ -7,6 +7,8 @@
   python -m ddf.train --config configs/ablation.py:full --workdir runs/abl_full
   # on FaceForensics++ c23 with ResNet50 instead of the synthetic default:
   python -m ddf.train --config configs/ablation.py:no_micro,ffpp --workdir runs/ffpp_abl_no_micro
+  # test-sized model and data (seconds per run on a CPU):
+  python -m ddf.train --config configs/ablation.py:no_micro,tiny --workdir runs/tiny_abl_no_micro
 
 `launch/ablations.sh` runs the whole grid and builds the tables.
 """
@@ -31,7 +33,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   name = opts[0]
   if name not in BRANCHES:
     raise ValueError(f"unknown ablation {name!r}; choose from {', '.join(BRANCHES)}")
-  c = ffpp.get_config("c23,resnet50") if "ffpp" in opts else default.get_config()
+  if "ffpp" in opts:
+    c = ffpp.get_config("c23,resnet50")
+  else:  # "tiny": the test-sized default (quick grids, e.g. launch/ablations.sh smoke runs).
+    c = default.get_config("tiny" if "tiny" in opts else None)
   c.unlock()
   c.model.branches = BRANCHES[name]
   c.ablation = name

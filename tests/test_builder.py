@@ -108,7 +108,7 @@ def test_corrupt_faceless_and_missing_videos_are_reported_not_fatal(tiny_tree, t
 
 
 def test_missing_splits_error_names_what_to_do(tmp_path):
-  (tmp_path / "manual").mkdir()
+  (tmp_path / "manual" / "original_sequences").mkdir(parents=True)  # a download without splits/
   builder = build.get_builder(tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP)
   with pytest.raises(FileNotFoundError, match=r"splits.*train\.json"):
     build.build(builder, tmp_path / "manual")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,6 @@ from tests.conftest import REPO
 @pytest.fixture(scope="module")
 def run_dir(tiny_dataset, tmp_path_factory) -> Path:
   """A 4-step tiny run with val selection (best_checkpoint) and no final evaluation."""
-  import os
-
   _, data_dir = tiny_dataset
   workdir = tmp_path_factory.mktemp("e2e") / "run"
   overrides = {"data.data_dir": data_dir, "data.manual_dir": "/nonexistent",

@@ -1,7 +1,11 @@
 """FaceForensics++ TFDS builder folder (`tfds build datasets/faceforensics --config c23 ...`).
 
 The implementation lives in `ddf.data.faceforensics` so that the installed package can build and
-read the dataset too; this module is what the TFDS command line looks for.
+read the dataset too; the TFDS command line needs a builder class defined in this module.
 """
 
-from ddf.data.faceforensics import Faceforensics as Builder  # noqa: F401
+from ddf.data.faceforensics import Faceforensics
+
+
+class Builder(Faceforensics, skip_registration=True):
+  """FaceForensics++ (see `ddf.data.faceforensics.Faceforensics`)."""
