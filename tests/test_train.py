@@ -50,7 +50,13 @@ def _run(workdir: Path, data_dir: Path, cache: Path, devices: int = 1, **extra) 
 
 def _params(workdir: Path, step: int = NUM_STEPS) -> dict[str, np.ndarray]:
   path = (workdir / "checkpoints" / str(step) / "state").absolute()
-  restored = ocp.StandardCheckpointer().restore(path)
+  checkpointer = ocp.PyTreeCheckpointer()
+  metadata = checkpointer.metadata(path)
+  tree = getattr(metadata, "item_metadata", metadata)
+  tree = getattr(tree, "tree", tree)
+  # Host numpy arrays: checkpoints of an 8-device mesh restore in this 1-device process.
+  restored = checkpointer.restore(
+      path, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))
   return {jax.tree_util.keystr(k): np.asarray(v)
           for k, v in jax.tree_util.tree_leaves_with_path(restored["params"])}
 

@@ -121,7 +121,11 @@ ResNet50 = functools.partial(ResNet)
 ResNet50TV = functools.partial(
   ResNet, stride_in_1x1=False, conv_bias=False, bn_epsilon=1e-5, normalization="torch"
 )
-ResNetTiny = functools.partial(ResNet, stage_sizes=(1, 1, 1), filters=(8, 16, 32), stem_filters=16)
+# No conv biases before BatchNorm: they have zero true gradient (BN removes them), so Adam would
+# turn their floating-point-noise gradients into full-size random updates.
+ResNetTiny = functools.partial(
+  ResNet, stage_sizes=(1, 1, 1), filters=(8, 16, 32), stem_filters=16, conv_bias=False
+)
 VGG16 = functools.partial(VGG)
 VGG16TV = functools.partial(VGG, normalization="torch")
 VGGTiny = functools.partial(VGG, blocks=((8,), (16,), (32,)))

@@ -37,7 +37,7 @@ class MicroCNN(nn.Module):
   def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
     x = x.astype(self.dtype)
     for k, f in enumerate(self.filters):
-      x = layers.conv(f, 3, dtype=self.dtype, name=f"conv_{k}")(x)
+      x = layers.conv(f, 3, use_bias=False, dtype=self.dtype, name=f"conv_{k}")(x)  # BN follows
       x = layers.batch_norm(train=train, dtype=self.dtype, name=f"bn_{k}")(x)
       x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2), padding="VALID")
     return x
