@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
-import grain.python as grain
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -25,6 +24,7 @@ import orbax.checkpoint as ocp
 from clu import metric_writers, metrics, periodic_actions
 from flax import struct
 from flax.training import train_state
+from grain import checkpoint as grain_checkpoint
 from jax.experimental import multihost_utils
 
 from ddf import eval_lib, sharding
@@ -207,14 +207,14 @@ class _Checkpoints:
 
   def save(self, step: int, state: TrainState, data_iter: Any) -> None:
     self.latest.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data_iter=grain.PyGrainCheckpointSave(data_iter)))
+        state=ocp.args.StandardSave(state), data_iter=grain_checkpoint.CheckpointSave(data_iter)))
 
   def restore_latest(self, abstract: TrainState, data_iter: Any):
     step = self.latest.latest_step()
     if step is None:
       return None
     restored = self.latest.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract), data_iter=grain.PyGrainCheckpointRestore(data_iter)))
+        state=ocp.args.StandardRestore(abstract), data_iter=grain_checkpoint.CheckpointRestore(data_iter)))
     return restored["state"]
 
   def save_best(self, step: int, state: TrainState, score: float) -> None:
@@ -305,8 +305,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   state, shardings = create_train_state(config, model, mesh, rules, init_rng)
   abstract = _abstract(state, shardings)
   local_bs = sharding.local_batch_size(config.batch_size, mesh, rules)
-  loader = train_loader(ctx["builder"], config.data, local_bs, seed=config.seed)
-  data_iter = iter(loader)
+  data_iter = train_loader(ctx["builder"], config.data, local_bs, seed=config.seed)
   checkpoints = _Checkpoints(workdir_path, config)
   restored = checkpoints.restore_latest(abstract, data_iter)
   if restored is not None:

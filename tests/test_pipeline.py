@@ -95,3 +95,15 @@ def test_augmentation_is_deterministic_and_clip_consistent():
   assert not np.array_equal(a, clip)
   for frame in a[1:]:  # the same transform on every frame of a clip
     np.testing.assert_array_equal(frame, a[0])
+
+
+def test_global_batches_do_not_depend_on_the_process_count(tiny_dataset):
+  builder, _ = tiny_dataset
+  cfg = _data_cfg(augment=dict(flip=False, color_jitter=0.0, jpeg_prob=0.0, blur_prob=0.0))
+  one = _take(pipeline.train_loader(builder, cfg, 4, seed=0, process_index=0, process_count=1), 3)
+  two = [_take(pipeline.train_loader(builder, cfg, 2, seed=0, process_index=p, process_count=2), 3)
+         for p in range(2)]
+  for step in range(3):
+    rows_one = sorted(c.tobytes() for c in one[step]["clips"])
+    rows_two = sorted(c.tobytes() for p in range(2) for c in two[p][step]["clips"])
+    assert rows_one == rows_two

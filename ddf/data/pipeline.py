@@ -123,20 +123,28 @@ class RandomClip(grain.RandomMapTransform):
 
 
 def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigDict,
-                 local_batch_size: int, seed: int, split: str = "train") -> grain.DataLoader:
-  """Infinite, shuffled, per-process-sharded, checkpointable loader of training batches."""
+                 local_batch_size: int, seed: int, split: str = "train",
+                 process_index: int | None = None, process_count: int | None = None):
+  """Infinite, shuffled (per epoch), checkpointable iterator over this process's batches.
+
+  The global sample order depends on the seed only: process p of P takes global positions
+  p, p + P, p + 2P, ..., so every global batch holds the same clips whatever the number of
+  processes (each process decodes only its own clips). Returns a grain `DatasetIterator`.
+  """
+  pi = jax.process_index() if process_index is None else process_index
+  pc = jax.process_count() if process_count is None else process_count
   source: grain.RandomAccessDataSource = RecordSource(builder, split)
   if data.balance:
     source = BalancedSource(source, source.labels())
-  sampler = grain.IndexSampler(
-      num_records=len(source), shuffle=True, seed=seed, num_epochs=None,
-      shard_options=grain.ShardByJaxProcess(drop_remainder=True))
   augment = data.augment if data.augment else None
-  return grain.DataLoader(
-      data_source=source, sampler=sampler,
-      operations=[RandomClip(data.clip_len, augment),
-                  grain.Batch(local_batch_size, drop_remainder=True)],
-      worker_count=data.num_workers)
+  dataset = (grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
+             .random_map(RandomClip(data.clip_len, augment), seed=seed))
+  dataset = dataset[pi::pc].batch(local_batch_size, drop_remainder=True)
+  iter_dataset = dataset.to_iter_dataset()
+  if data.num_workers:
+    iter_dataset = iter_dataset.mp_prefetch(
+        grain.MultiprocessingOptions(num_workers=data.num_workers))
+  return iter(iter_dataset)
 
 
 @dataclasses.dataclass
