@@ -127,9 +127,10 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
                  process_index: int | None = None, process_count: int | None = None):
   """Infinite, shuffled (per epoch), checkpointable iterator over this process's batches.
 
-  The global sample order depends on the seed only: process p of P takes global positions
-  p, p + P, p + 2P, ..., so every global batch holds the same clips whatever the number of
-  processes (each process decodes only its own clips). Returns a grain `DatasetIterator`.
+  The global sample order depends on the seed only: global batch s holds positions
+  [s * G, (s + 1) * G) of it (G = P * local_batch_size), and process p of P takes rows
+  [p * L, (p + 1) * L) of each, so a global batch is the same, row for row, whatever the number
+  of processes (each process decodes only its own clips). Returns a grain `DatasetIterator`.
   """
   pi = jax.process_index() if process_index is None else process_index
   pc = jax.process_count() if process_count is None else process_count
@@ -137,9 +138,16 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
   if data.balance:
     source = BalancedSource(source, source.labels())
   augment = data.augment if data.augment else None
-  dataset = (grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
-             .random_map(RandomClip(data.clip_len, augment), seed=seed))
-  dataset = dataset[pi::pc].batch(local_batch_size, drop_remainder=True)
+  clips = (grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
+           .random_map(RandomClip(data.clip_len, augment), seed=seed))
+  local, global_bs = local_batch_size, local_batch_size * pc
+
+  def global_position(i: int) -> int:
+    return (i // local) * global_bs + pi * local + i % local
+
+  length = len(clips) // global_bs * local
+  dataset = (grain.MapDataset.range(length).map(lambda i: clips[global_position(i)])
+             .batch(local_batch_size, drop_remainder=True))
   iter_dataset = dataset.to_iter_dataset()
   if data.num_workers:
     iter_dataset = iter_dataset.mp_prefetch(
