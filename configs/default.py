@@ -63,8 +63,24 @@ def get_mesh_config() -> ml_collections.ConfigDict:
   return mesh
 
 
+def use_feature_cache(c: ml_collections.ConfigDict) -> None:
+  """Frozen backbone, trained on its precomputed features (no pixel augmentation)."""
+  c.model.spatial.freeze = True
+  c.data.feature_cache = True
+  for key in c.data.augment:
+    c.data.augment[key] = type(c.data.augment[key])(0)
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Default config. `arg="tiny"` gives the test-sized variant (a few seconds of training)."""
+  """Default config; `arg` is a comma-separated list of options:
+
+  tiny    the test-sized variant (a few seconds of training);
+  frozen  frozen (randomly initialised) backbone, trained on its cached features.
+  """
+  opts = set((arg or "").split(",")) - {""}
+  if opts - {"tiny", "frozen"}:
+    raise ValueError(f"configs/default.py: unknown options {sorted(opts - {'tiny', 'frozen'})}; "
+                     "choose from tiny, frozen")
   c = ml_collections.ConfigDict()
   c.seed = 0
 
@@ -93,6 +109,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.augment.blur_prob = 0.0
   c.data.num_workers = 0  # grain worker processes (0 = in process).
   c.data.build_workers = 0  # processes for decode + face detection at build time (0 = all cores).
+  # Frozen backbone only: precompute its features once per split and train on them
+  # (ddf/data/feature_cache.py; pixel augmentation is then skipped).
+  c.data.feature_cache = False
+  c.data.feature_cache_dir = "~/ddf_data/feature_cache"
+  c.data.feature_cache_dtype = "float16"  # storage: float16 (half the disk) or float32.
+  c.data.feature_cache_batch_frames = 64  # frames per backbone call when computing the cache.
 
   c.model = get_model_config()
   # Sized for a 2-core CPU (the structure of DESIGN.md section 5, narrower layers);
@@ -124,7 +146,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.select_metric = "video_auc"  # best checkpoint chosen on val by this metric.
   c.debug_step_delay_s = 0.0  # sleep after each step; for fault-injection tests only.
 
-  if arg == "tiny":
+  if "frozen" in opts:
+    use_feature_cache(c)
+  if "tiny" in opts:
     c.data.synthetic_pairs = (4, 2, 2)
     c.data.synthetic_size = 96
     c.data.synthetic_frames = 8

@@ -6,10 +6,15 @@ Build the dataset once (see README, "Real FaceForensics++"), then e.g.
   python -m ddf.train --config configs/ffpp.py:c40,resnet50 --workdir runs/ffpp_c40_r50
   python -m ddf.train --config configs/ffpp.py:c23,vgg16 --workdir runs/ffpp_c23_vgg16
   python -m ddf.train --config configs/ffpp.py:c40,vgg16 --workdir runs/ffpp_c40_vgg16
-  # frozen ImageNet backbone (no backbone gradients: fast on small hardware):
+  # frozen ImageNet backbone, features precomputed once (fast on small hardware):
   python -m ddf.train --config configs/ffpp.py:c23,resnet50,frozen --workdir runs/ffpp_c23_r50_frozen
   # TPU pod slice (see launch/tpu_pod.sh): FSDP over the pod, bf16 compute, remat:
   bash launch/tpu_pod.sh configs/ffpp.py:c23,resnet50,tpu gs://BUCKET/runs/ffpp_c23_r50_tpu
+
+The frozen variant computes the backbone's features of every stored frame once (the first run;
+later runs with the same weights reuse them) into `data.feature_cache_dir`: ResNet50 at 224 px
+stores 7x7x2048 float16 values per frame, ~6.4 MB per 32-frame video, ~32 GB for c23 train/val/test
+(VGG16: a quarter of that). Pixel augmentation does not apply to precomputed features.
 
 Pretrained weights: `python -m ddf.weights --from keras --arch resnet50 --input FILE --output
 ~/ddf_data/weights/resnet50` (see README, "Pretrained weights"); the path is
@@ -52,7 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.checkpoint_every_steps = 1000
   c.log_every_steps = 100
   if "frozen" in opts:
-    c.model.spatial.freeze = True
+    default.use_feature_cache(c)
     c.learning_rate = 1e-3
   if "tpu" in opts:
     c.mesh.shape = (-1, 4, 1)  # data x fsdp; parameters and optimizer state sharded 4 ways.

@@ -18,7 +18,8 @@ from ddf import sharding
 from ddf.data.pipeline import eval_batches, video_metadata
 from ddf.metrics import binary_metrics, video_scores
 
-PredictFn = Callable[[jax.Array], jax.Array]  # global clips [B, T, S, S, 3] -> P(fake) [B]
+# global model inputs ({'clips': [B, T, S, S, 3]} or cached features) -> P(fake) [B]
+PredictFn = Callable[[dict[str, jax.Array]], jax.Array]
 
 
 def score_clips(source: Sequence[dict[str, Any]], predict_fn: PredictFn, mesh: Mesh,
@@ -29,8 +30,7 @@ def score_clips(source: Sequence[dict[str, Any]], predict_fn: PredictFn, mesh: M
   batch_sharding = sharding.batch_sharding(mesh, rules)
   videos, scores = [], []
   for batch in eval_batches(source, clip_len, clips_per_video, local_bs):
-    clips = jax.make_array_from_process_local_data(batch_sharding, batch.clips)
-    probs = predict_fn(clips)
+    probs = predict_fn(sharding.to_global(batch.inputs, batch_sharding))
     local = multihost_utils.global_array_to_host_local_array(probs, mesh, batch_sharding.spec)
     local = np.asarray(local)
     records = np.asarray(batch.records)

@@ -220,7 +220,7 @@ def evaluate(workdir: str | os.PathLike, split: str = "test", dataset: str | Non
   built_cfg = builder.builder_config.name if builder.builder_config else ""
   name = dataset or config.data.name
   report.update(dataset=name, split=split, checkpoint_step=restored["step"],
-                builder_config=built_cfg)
+                builder_config=built_cfg, inputs="frames")
   tag = name
   if builder_config is not None and builder_config != _train_builder_config(config):
     tag = f"{name}-{builder_config}"

@@ -74,13 +74,22 @@ def _fit_spec(shape: tuple[int, ...], spec: PartitionSpec, mesh: Mesh) -> Partit
 
 
 def tree_shardings(abstract_tree: Any, mesh: Mesh, rules: Rules) -> Any:
-  """NamedShardings for a tree of boxed (`nn.LogicallyPartitioned`) abstract values."""
-  logical_specs = nn.get_partition_spec(abstract_tree)
-  mesh_specs = nn.logical_to_mesh(logical_specs, rules)
-  plain = nn.meta.unbox(abstract_tree)
-  return jax.tree.map(
-      lambda leaf, spec: NamedSharding(mesh, _fit_spec(leaf.shape, spec, mesh)),
-      plain, mesh_specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
+  """NamedShardings for a tree of boxed (`nn.LogicallyPartitioned`) abstract values.
+
+  Unboxed leaves are replicated; leaf-less nodes (e.g. optax's `MaskedNode` for frozen
+  parameters) are kept as they are.
+  """
+
+  def leaf_sharding(leaf: Any) -> Any:
+    if isinstance(leaf, nn.LogicallyPartitioned):
+      if not hasattr(leaf.value, "shape"):  # a boxed MaskedNode: no array to place.
+        return leaf.value
+      spec = nn.logical_to_mesh_axes(leaf.names, rules)
+      return NamedSharding(mesh, _fit_spec(leaf.value.shape, spec, mesh))
+    return NamedSharding(mesh, PartitionSpec())
+
+  return jax.tree.map(leaf_sharding, abstract_tree,
+                      is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))
 
 
 def batch_sharding(mesh: Mesh, rules: Rules) -> NamedSharding:

@@ -126,27 +126,31 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array, *
                config: ml_collections.ConfigDict) -> tuple[TrainState, TrainMetrics, jax.Array]:
   """One optimizer step over the global batch (split into `grad_accum_steps` micro-batches).
 
+  `batch`: `label` [B] and the model inputs (`clips` [B, T, S, S, 3] uint8, or the cached
+  `backbone_maps` / `micro_inputs` of a frozen backbone).
+
   Returns (new state, metrics, finite flag). A non-finite loss or gradient leaves the state as it
   was (the caller stops or skips, per `config.nan_policy`).
   """
   step_rng = jax.random.fold_in(rng, state.step)
   accum = config.grad_accum_steps
 
-  def loss_fn(params, batch_stats, clips, labels, dropout_rng):
+  def loss_fn(params, batch_stats, inputs, labels, dropout_rng):
     (logits, _), updates = state.apply_fn(
-        {"params": params, "batch_stats": batch_stats}, clips, train=True,
+        {"params": params, "batch_stats": batch_stats}, **inputs, train=True,
         rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
     loss = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)).mean()
     accuracy = jnp.mean((logits > 0).astype(jnp.int32) == labels)
     return loss, (updates.get("batch_stats", {}), accuracy)
 
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-  clips, labels = batch["clips"], batch["label"]
+  inputs = {k: v for k, v in batch.items() if k != "label"}
+  labels = batch["label"]
   if accum == 1:
     (loss, (batch_stats, accuracy)), grads = grad_fn(
-        state.params, state.batch_stats, clips, labels, step_rng)
+        state.params, state.batch_stats, inputs, labels, step_rng)
   else:
-    micro = jax.tree.map(lambda x: x.reshape((accum, -1) + x.shape[1:]), (clips, labels))
+    micro = jax.tree.map(lambda x: x.reshape((accum, -1) + x.shape[1:]), (inputs, labels))
 
     def body(carry, inputs):
       batch_stats, grads_sum, loss_sum, acc_sum, i = carry
@@ -172,20 +176,23 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array, *
 
 def make_predict_fn(model: nn.Module, state_shardings: TrainState, mesh: jax.sharding.Mesh,
                     rules: sharding.Rules):
-  """jit(variables, clips) -> P(fake) [B], with the batch sharded like the inputs."""
+  """jit(variables, inputs) -> P(fake) [B], with the batch sharded like the inputs.
+
+  `inputs`: {'clips': [B, T, S, S, 3] uint8} or a frozen backbone's cached features.
+  """
   batch_sh = sharding.batch_sharding(mesh, rules)
 
-  def predict(params, batch_stats, clips):
-    logits, _ = model.apply({"params": params, "batch_stats": batch_stats}, clips, train=False)
+  def predict(params, batch_stats, inputs):
+    logits, _ = model.apply({"params": params, "batch_stats": batch_stats}, **inputs, train=False)
     return jax.nn.sigmoid(logits.astype(jnp.float32))
 
   jitted = jax.jit(predict, in_shardings=(state_shardings.params, state_shardings.batch_stats,
                                           batch_sh), out_shardings=batch_sh)
 
   def bind(state: TrainState) -> eval_lib.PredictFn:
-    def fn(clips):
+    def fn(inputs):
       with mesh, nn.logical_axis_rules(rules):
-        return jitted(state.params, state.batch_stats, clips)
+        return jitted(state.params, state.batch_stats, inputs)
     return fn
 
   return bind
@@ -277,16 +284,58 @@ def setup(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return {"builder": builder, "mesh": mesh, "rules": rules, "model": model}
 
 
+def input_sources(config: ml_collections.ConfigDict, ctx: dict[str, Any], state: TrainState,
+                  splits: tuple[str, ...]) -> dict[str, Any]:
+  """split -> grain source: the built frames, or (`data.feature_cache`) the frozen backbone's
+  precomputed features, computed on first use (`ddf.data.feature_cache`)."""
+  if not config.data.get("feature_cache", False):
+    return {split: RecordSource(ctx["builder"], split) for split in splits}
+  if not config.model.spatial.freeze:
+    raise ValueError("data.feature_cache=True precomputes the backbone's features, which is only "
+                     "valid for a frozen backbone: also set --config.model.spatial.freeze=True")
+  augment = {k: v for k, v in config.data.augment.items() if v}
+  if augment and jax.process_index() == 0:
+    print(f"Note: data.feature_cache=True trains on features of un-augmented frames; pixel "
+          f"augmentation ({', '.join(sorted(augment))}) is not applied.", flush=True)
+  from ddf.data import feature_cache
+
+  variables = feature_cache.backbone_variables(state.params, state.batch_stats)
+  return feature_cache.prepare(config.data, ctx["builder"], splits, ctx["model"], variables)
+
+
+def _check_cached_backbone(state: TrainState, sources: dict[str, Any], workdir: Path) -> None:
+  """A resumed frozen backbone must be the one the cached features were computed with."""
+  from ddf.data import feature_cache
+
+  cached = {getattr(s, "fingerprint", {}).get("backbone_digest") for s in sources.values()} - {None}
+  if not cached:
+    return
+  digest = feature_cache.weights_digest(
+      feature_cache.backbone_variables(state.params, state.batch_stats))
+  if cached != {digest}:
+    raise ValueError(f"the checkpoint in {workdir / 'checkpoints'} holds a different frozen "
+                     "backbone than the one its feature cache was computed from (did "
+                     "model.spatial.pretrained change?); resume with the original weights or use a "
+                     "new --workdir")
+
+
 def evaluate_checkpoint(config: ml_collections.ConfigDict, ctx: dict[str, Any], state: TrainState,
-                        shardings: TrainState, splits: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+                        shardings: TrainState, splits: tuple[str, ...],
+                        sources: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+  """Reports for `splits`, read from the built frames unless `sources` gives them."""
   predict = make_predict_fn(ctx["model"], shardings, ctx["mesh"], ctx["rules"])(state)
   reports = {}
   for split in splits:
-    source = RecordSource(ctx["builder"], split)
+    source = sources[split] if sources else RecordSource(ctx["builder"], split)
     reports[split] = eval_lib.evaluate_split(
         source, predict, ctx["mesh"], ctx["rules"], config.data.clip_len,
         config.data.clips_per_video_eval, config.eval_batch_size)
   return reports
+
+
+def _describe_inputs(source: Any) -> str:
+  directory = getattr(source, "directory", None)
+  return f"feature_cache:{directory}" if directory is not None else "frames"
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, dict[str, Any]]:
@@ -305,21 +354,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   state, shardings = create_train_state(config, model, mesh, rules, init_rng)
   abstract = _abstract(state, shardings)
   local_bs = sharding.local_batch_size(config.batch_size, mesh, rules)
-  data_iter = train_loader(ctx["builder"], config.data, local_bs, seed=config.seed)
+  sources = input_sources(config, ctx, state, ("train", "val", *config.eval_splits))
+  data_iter = train_loader(ctx["builder"], config.data, local_bs, seed=config.seed,
+                           source=sources["train"])
   checkpoints = _Checkpoints(workdir_path, config)
   restored = checkpoints.restore_latest(abstract, data_iter)
   if restored is not None:
     state = restored
+    _check_cached_backbone(state, sources, workdir_path)
     logging.info("Resumed from step %d", int(state.step))
     print(f"Resumed from {workdir_path / 'checkpoints'} at step {int(state.step)}", flush=True)
 
   batch_sh = sharding.batch_sharding(mesh, rules)
   step_fn = jax.jit(
       functools.partial(train_step, config=config),
-      in_shardings=(shardings, {"clips": batch_sh, "label": batch_sh}, None),
+      in_shardings=(shardings, batch_sh, None),
       out_shardings=(shardings, None, None), donate_argnums=(0,))
   predict_bind = make_predict_fn(model, shardings, mesh, rules)
-  val_source = RecordSource(ctx["builder"], "val")
+  val_source = sources["val"]
   preemption = _Preemption()
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=config.num_train_steps, writer=writer)
@@ -328,7 +380,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   t0, t_step0 = time.time(), start_step
   for step in range(start_step + 1, config.num_train_steps + 1):
     batch = next(data_iter)
-    batch = sharding.to_global({"clips": batch["clips"], "label": batch["label"]}, batch_sh)
+    batch = sharding.to_global(batch, batch_sh)
     with mesh, nn.logical_axis_rules(rules):
       state, step_metrics, finite = step_fn(state, batch, dropout_rng)
     if not bool(finite):
@@ -380,10 +432,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     return {}
   best_state, best_step = checkpoints.restore_best(abstract)
   checkpoints.close()
-  reports = evaluate_checkpoint(config, ctx, best_state, shardings, tuple(config.eval_splits))
+  reports = evaluate_checkpoint(config, ctx, best_state, shardings, tuple(config.eval_splits),
+                                sources)
   for split, report in reports.items():
     report.update(dataset=config.data.name, split=split, checkpoint_step=int(best_step),
-                  builder_config=ctx["builder"].builder_config.name)
+                  builder_config=ctx["builder"].builder_config.name,
+                  inputs=_describe_inputs(sources[split]))
     path = eval_lib.write_report(workdir_path, config.data.name, split, report)
     logging.info("Wrote %s", path)
   if jax.process_index() == 0:

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from configs.default import get_config, get_mesh_config
-from ddf.models import BRANCHES, BiLSTM, TemporalAttention, build_detector, get_backbone
+from ddf.models import (
+  BRANCHES,
+  BiLSTM,
+  TemporalAttention,
+  build_detector,
+  frame_features,
+  get_backbone,
+)
 
 
 def _count(arch: str) -> int:
@@ -256,3 +263,46 @@ def test_logical_axes_and_mesh_sharding():
     vv = _init(det, clips)
     logits, _ = jax.jit(lambda v: det.apply(v, clips, train=False))(vv)
   assert logits.shape == (2,)
+
+
+def test_precomputed_features_match_frames():
+  """A frozen backbone's cached inputs give the same logits, BN updates and gradients as frames."""
+  cfg = _cfg(fusion="attention", **{"spatial.freeze": True})
+  det = build_detector(cfg)
+  clips = _clips(b=3)
+  v = _init(det, clips)
+  # Non-trivial running statistics, so the frozen backbone's inference-mode BN matters.
+  keys = iter(jax.random.split(jax.random.key(7), 1000))
+  stats = jax.tree.map(lambda x: x + jax.random.uniform(next(keys), x.shape, x.dtype),
+                       v["batch_stats"])
+  v = {**v, "batch_stats": stats}
+  frames = clips.reshape(-1, *clips.shape[2:])
+  feats = jax.jit(lambda v, f: frame_features(det, v, f))(v, frames)
+  assert set(feats) == {"backbone_maps", "micro_inputs"}
+  feats = {k: x.reshape(3, 4, *x.shape[1:]) for k, x in feats.items()}
+  assert feats["micro_inputs"].shape == (3, 4, 16, 16, 1)
+
+  def loss(params, inputs):
+    (logits, _), upd = det.apply({**v, "params": params}, **inputs, train=True,
+                                 rngs={"dropout": jax.random.key(3)}, mutable=["batch_stats"])
+    return jnp.sum(logits), (logits, upd)
+
+  grad = jax.jit(jax.value_and_grad(loss, has_aux=True))
+  (_, (l_frames, u_frames)), g_frames = grad(v["params"], {"clips": clips})
+  (_, (l_feats, u_feats)), g_feats = grad(v["params"], feats)
+  np.testing.assert_allclose(l_feats, l_frames, rtol=1e-5, atol=1e-5)
+  g_frames, g_feats = nn.meta.unbox(g_frames), nn.meta.unbox(g_feats)
+  assert set(g_feats) == set(g_frames)
+  for name in g_frames:
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                 g_feats[name], g_frames[name])
+  # The micro CNN is trained (its BN statistics move) on both paths; the backbone's do not.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               u_feats["batch_stats"]["micro_encoder"], u_frames["batch_stats"]["micro_encoder"])
+  for upd in (u_feats, u_frames):
+    jax.tree.map(np.testing.assert_array_equal, upd["batch_stats"]["backbone"], stats["backbone"])
+  eval_logits, _ = jax.jit(lambda v, x: det.apply(v, **x, train=False))(v, feats)
+  ref_logits, _ = jax.jit(lambda v, x: det.apply(v, x, train=False))(v, clips)
+  np.testing.assert_allclose(eval_logits, ref_logits, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="frozen backbone"):
+    build_detector(_cfg()).apply(v, **feats, train=False)

@@ -73,7 +73,7 @@ def test_per_process_shards_are_disjoint_and_cover(tiny_dataset):
   for pi in range(2):
     for batch in pipeline.eval_batches(source, clip_len=2, clips_per_video=2, local_batch_size=3,
                                        process_index=pi, process_count=2):
-      assert batch.clips.shape[0] == 3
+      assert batch.inputs["clips"].shape[0] == 3
       seen += [r for r, m in zip(batch.records, batch.mask, strict=True) if m]
   # every video exactly twice (two fixed clips), across the two processes
   counts = np.bincount(seen, minlength=len(source))

@@ -3,6 +3,10 @@
 Train: per-process shard of a (class-balanced) index, seeded shuffle, random clip start, augmentation;
 the grain iterator state is checkpointed with the model. Eval: every video of the split, fixed clips,
 padded final batch with a validity mask.
+
+A record holds either `frames` (JPEG bytes, `RecordSource`) or precomputed per-frame arrays
+(`backbone_maps` / `micro_inputs`, `ddf.data.feature_cache.FeatureSource`); a clip of it is the
+dict of model inputs `{'clips': [T, S, S, 3] uint8}` or `{'backbone_maps': [T, ...], ...}`.
 """
 
 from __future__ import annotations
@@ -93,9 +97,22 @@ class BalancedSource(grain.RandomAccessDataSource):
     return f"BalancedSource({self._source!r}, {len(self)} entries)"
 
 
-def _decode_clip(record: dict[str, Any], start: int, clip_len: int) -> np.ndarray:
-  frames = record["frames"]
-  return np.stack([decode_jpeg(frames[i]) for i in range(start, start + clip_len)])
+FEATURE_KEYS = ("backbone_maps", "micro_inputs")
+
+
+def num_frames(record: dict[str, Any]) -> int:
+  """Frames stored for the video of `record` (JPEG frames or precomputed features)."""
+  if "frames" in record:
+    return len(record["frames"])
+  return len(next(record[k] for k in FEATURE_KEYS if k in record))
+
+
+def clip_inputs(record: dict[str, Any], start: int, clip_len: int) -> dict[str, np.ndarray]:
+  """Model inputs for frames [start, start + clip_len) of a record (only those frames decoded)."""
+  if "frames" in record:
+    frames = record["frames"]
+    return {"clips": np.stack([decode_jpeg(frames[i]) for i in range(start, start + clip_len)])}
+  return {k: np.asarray(record[k][start:start + clip_len]) for k in FEATURE_KEYS if k in record}
 
 
 def _meta(record: dict[str, Any]) -> dict[str, Any]:
@@ -104,28 +121,33 @@ def _meta(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class RandomClip(grain.RandomMapTransform):
-  """Record -> {'clips': [clip_len, S, S, 3] uint8, 'label'} at a random start, augmented."""
+  """Record -> {'clips': [clip_len, S, S, 3] uint8 (or cached features), 'label'} at a random
+  start; frames are augmented."""
 
   def __init__(self, clip_len: int, augment: ml_collections.ConfigDict | None):
     self.clip_len = clip_len
     self.augment = augment
 
   def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    num = len(record["frames"])
+    num = num_frames(record)
     if num < self.clip_len:
       raise ValueError(f"clip_len={self.clip_len} exceeds the {num} frames stored per video; "
                        "lower data.clip_len or rebuild with more data.frames_per_video")
     start = int(rng.integers(0, num - self.clip_len + 1))
-    clip = _decode_clip(record, start, self.clip_len)
-    if self.augment is not None:
-      clip = augment_clip(clip, rng, self.augment)
-    return {"clips": clip, "label": np.int32(record["label"])}
+    inputs = clip_inputs(record, start, self.clip_len)
+    if self.augment is not None and "clips" in inputs:
+      inputs["clips"] = augment_clip(inputs["clips"], rng, self.augment)
+    return {**inputs, "label": np.int32(record["label"])}
 
 
 def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigDict,
                  local_batch_size: int, seed: int, split: str = "train",
-                 process_index: int | None = None, process_count: int | None = None):
+                 process_index: int | None = None, process_count: int | None = None,
+                 source: grain.RandomAccessDataSource | None = None):
   """Infinite, shuffled (per epoch), checkpointable iterator over this process's batches.
+
+  Reads `split` of `builder`, or `source` when given (e.g. a `FeatureSource`: pixel augmentation
+  does not apply to precomputed features and is skipped).
 
   The global sample order depends on the seed only: global batch s holds positions
   [s * G, (s + 1) * G) of it (G = P * local_batch_size), and process p of P takes rows
@@ -134,7 +156,8 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
   """
   pi = jax.process_index() if process_index is None else process_index
   pc = jax.process_count() if process_count is None else process_count
-  source: grain.RandomAccessDataSource = RecordSource(builder, split)
+  if source is None:
+    source = RecordSource(builder, split)
   if data.balance:
     source = BalancedSource(source, source.labels())
   augment = data.augment if data.augment else None
@@ -157,9 +180,9 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
 
 @dataclasses.dataclass
 class EvalBatch:
-  """A host-local eval batch: clips plus which rows are real data and whose video they are."""
+  """A host-local eval batch: model inputs plus which rows are real data and whose video they are."""
 
-  clips: np.ndarray  # [B, clip_len, S, S, 3] uint8
+  inputs: dict[str, np.ndarray]  # {'clips': [B, clip_len, S, S, 3] uint8} or cached features
   mask: np.ndarray  # [B] bool, False on padding rows
   records: list[int]  # [B] index of the video in the split (-1 on padding)
 
@@ -185,24 +208,19 @@ def eval_batches(source: Sequence[dict[str, Any]], clip_len: int, clips_per_vide
   mine = [i for i in range(pi, n, pc)]
   # Clips per video are fixed, so every process can count batches without reading.
   first = source[0] if n else None
-  starts = clip_starts(len(first["frames"]), clip_len, clips_per_video) if first else []
+  starts = clip_starts(num_frames(first), clip_len, clips_per_video) if first else []
   total_batches = -(-(per_process * len(starts)) // local_batch_size)
   rows: list[tuple[int, int]] = [(i, s) for i in mine for s in starts]
+  padding = ({k: np.zeros_like(v) for k, v in clip_inputs(first, 0, clip_len).items()}
+             if first else {})
   for b in range(total_batches):
     chunk = rows[b * local_batch_size:(b + 1) * local_batch_size]
-    clips, recs = [], []
-    for i, s in chunk:
-      clips.append(_decode_clip(source[i], int(s), clip_len))
-      recs.append(i)
+    clips = [clip_inputs(source[i], int(s), clip_len) for i, s in chunk]
     pad = local_batch_size - len(chunk)
-    shape = clips[0].shape if clips else (clip_len,) + _frame_shape(first)
-    clips.extend([np.zeros(shape, np.uint8)] * pad)
-    yield EvalBatch(clips=np.stack(clips), mask=np.array([True] * len(chunk) + [False] * pad),
-                    records=recs + [-1] * pad)
-
-
-def _frame_shape(record: dict[str, Any]) -> tuple[int, ...]:
-  return decode_jpeg(record["frames"][0]).shape
+    clips.extend([padding] * pad)
+    yield EvalBatch(inputs={k: np.stack([c[k] for c in clips]) for k in padding},
+                    mask=np.array([True] * len(chunk) + [False] * pad),
+                    records=[i for i, _ in chunk] + [-1] * pad)
 
 
 def video_metadata(source: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

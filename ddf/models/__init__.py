@@ -9,7 +9,14 @@ from ddf.models.backbones import (
   get_backbone,
   preprocess,
 )
-from ddf.models.detector import BRANCHES, FusionDetector, build_detector, parse_branches
+from ddf.models.detector import (
+  BRANCHES,
+  FusionDetector,
+  build_detector,
+  feature_inputs,
+  frame_features,
+  parse_branches,
+)
 from ddf.models.lstm import BiLSTM, BiLSTMLayer
 from ddf.models.micro import MicroCNN, MicroFrameEncoder, MicroTemporal
 
@@ -29,6 +36,8 @@ __all__ = [
   "TemporalAttention",
   "backbone_normalization",
   "build_detector",
+  "feature_inputs",
+  "frame_features",
   "get_backbone",
   "parse_branches",
   "preprocess",

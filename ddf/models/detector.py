@@ -38,6 +38,17 @@ def _resize(frames: jnp.ndarray, size: int) -> jnp.ndarray:
   return jax.image.resize(frames, (n, size, size, c), method="bilinear")
 
 
+def micro_frames(frames: jnp.ndarray, size: int) -> jnp.ndarray:
+  """Float RGB frames [N, H, W, 3] in [0, 255] -> micro-CNN input [N, size, size, 1] in [0, 1]."""
+  return to_micro_input(_resize(frames, size))
+
+
+def _needs(frames: jnp.ndarray | None, name: str) -> jnp.ndarray:
+  if frames is None:
+    raise ValueError(f"FusionDetector: no clips given, and no precomputed {name}")
+  return frames
+
+
 def _masked_mean(x: jnp.ndarray, mask: jnp.ndarray | None) -> jnp.ndarray:
   """Mean over axis 1 of [B, T, D] (valid steps only when `mask` [B, T] is given)."""
   x = x.astype(jnp.float32)
@@ -56,6 +67,11 @@ class FusionDetector(nn.Module):
   `micro_temporal_attention` [B, T], `fusion_attention` [B, n_branches] (fusion='attention').
   Frames are resized to `spatial_image_size` (backbone, RGB [0, 255] -> its own normalisation)
   and to `micro_image_size` (micro CNN, grayscale in [0, 1]).
+
+  A frozen backbone's output does not change in training, so it can be precomputed once
+  (`frame_features`, `ddf.data.feature_cache`) and passed instead of the clips:
+  `backbone_maps` [B, T, h, w, C] (the backbone's output) and `micro_inputs` [B, T, m, m, 1]
+  (the micro CNN's input); each replaces the clips for the branches that use it.
   """
 
   branches: Sequence[str] = BRANCHES
@@ -77,26 +93,42 @@ class FusionDetector(nn.Module):
 
   @nn.compact
   def __call__(
-    self, clips: jnp.ndarray, *, train: bool, seq_lengths: jnp.ndarray | None = None
+    self,
+    clips: jnp.ndarray | None = None,
+    *,
+    train: bool,
+    seq_lengths: jnp.ndarray | None = None,
+    backbone_maps: jnp.ndarray | None = None,
+    micro_inputs: jnp.ndarray | None = None,
   ) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
     branches = tuple(self.branches)
     if not branches or any(b not in BRANCHES for b in branches):
       raise ValueError(f"branches must be a non-empty subset of {BRANCHES}, got {branches}")
+    if backbone_maps is not None and not self.spatial_freeze:
+      raise ValueError("precomputed backbone_maps need a frozen backbone (spatial_freeze=True)")
     dtype = layers.as_dtype(self.dtype)
-    b, t, h, w, _ = clips.shape
+    given = [x for x in (clips, backbone_maps, micro_inputs) if x is not None]
+    if not given:
+      raise ValueError("FusionDetector needs clips, or precomputed backbone_maps / micro_inputs")
+    b, t = given[0].shape[:2]
     mask = None if seq_lengths is None else jnp.arange(t)[None] < seq_lengths[:, None]
-    clips = layers.constrain_maps(clips)
-    frames = clips.reshape(b * t, h, w, 3).astype(jnp.float32)
+    frames = None
+    if clips is not None:
+      clips = layers.constrain_maps(clips)
+      frames = clips.reshape(b * t, *clips.shape[2:]).astype(jnp.float32)
     contexts: dict[str, jnp.ndarray] = {}
     aux: dict[str, jnp.ndarray] = {}
 
     if "spatial" in branches or "temporal" in branches:
-      x = _resize(frames, self.spatial_image_size)
-      backbone = get_backbone(self.spatial_arch, dtype, remat=self.spatial_remat, name="backbone")
-      maps = backbone(x, train and not self.spatial_freeze)
-      if self.spatial_freeze:
-        maps = jax.lax.stop_gradient(maps)
-      maps = layers.constrain_maps(maps.reshape(b, t, *maps.shape[1:]))
+      if backbone_maps is None:
+        backbone = get_backbone(self.spatial_arch, dtype, remat=self.spatial_remat, name="backbone")
+        maps = backbone(_needs(frames, "backbone_maps"), train and not self.spatial_freeze)
+        if self.spatial_freeze:
+          maps = jax.lax.stop_gradient(maps)
+        maps = maps.reshape(b, t, *maps.shape[1:])
+      else:
+        maps = backbone_maps.astype(dtype)
+      maps = layers.constrain_maps(maps)
       vec, att = SpatialAttention(dtype=dtype, name="spatial_attention")(
         maps.reshape(b * t, *maps.shape[2:])
       )
@@ -113,7 +145,10 @@ class FusionDetector(nn.Module):
         aux["temporal_attention"] = wts
 
     if "micro" in branches or "micro_temporal" in branches:
-      x = to_micro_input(_resize(frames, self.micro_image_size))
+      if micro_inputs is None:
+        x = micro_frames(_needs(frames, "micro_inputs"), self.micro_image_size)
+      else:
+        x = micro_inputs.reshape(b * t, *micro_inputs.shape[2:]).astype(jnp.float32)
       vec, att = MicroFrameEncoder(
         self.micro_filters, self.micro_dense, dtype=dtype, name="micro_encoder"
       )(x, train)
@@ -156,6 +191,38 @@ class FusionDetector(nn.Module):
       z = nn.Dropout(self.head_dropout, deterministic=not train)(z)
     logits = layers.dense(1, dtype=dtype, name="logit")(z)[..., 0]
     return logits.astype(jnp.float32), aux
+
+
+def feature_inputs(branches: Sequence[str]) -> tuple[str, ...]:
+  """Which precomputable inputs (`backbone_maps`, `micro_inputs`) the given branches use."""
+  names = []
+  if {"spatial", "temporal"} & set(branches):
+    names.append("backbone_maps")
+  if {"micro", "micro_temporal"} & set(branches):
+    names.append("micro_inputs")
+  return tuple(names)
+
+
+def frame_features(
+  model: FusionDetector, variables: dict[str, Any], frames: jnp.ndarray
+) -> dict[str, jnp.ndarray]:
+  """The per-frame inputs a frozen-backbone detector can take precomputed.
+
+  frames [N, H, W, 3] uint8 -> {'backbone_maps': [N, h, w, C] (backbone in inference mode),
+  'micro_inputs': [N, m, m, 1]}, for the inputs `model`'s branches use. `variables` are the
+  detector's (`params` / `batch_stats` with a `backbone` entry).
+  """
+  frames = frames.astype(jnp.float32)
+  dtype = layers.as_dtype(model.dtype)
+  out = {}
+  for name in feature_inputs(model.branches):
+    if name == "backbone_maps":
+      backbone = get_backbone(model.spatial_arch, dtype)
+      sub = {k: v["backbone"] for k, v in variables.items() if "backbone" in v}
+      out[name] = backbone.apply(sub, _resize(frames, model.spatial_image_size), False)
+    else:
+      out[name] = micro_frames(frames, model.micro_image_size)
+  return out
 
 
 def parse_branches(branches: str | Sequence[str]) -> tuple[str, ...]:
