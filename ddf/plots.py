@@ -23,6 +23,16 @@ from sklearn import metrics as skm  # noqa: E402
 __all__ = ["roc_curves", "roc_figure", "frame_values", "prediction_figure"]
 
 
+def _save(fig: plt.Figure, path: str | os.PathLike) -> Path:
+  """Lays out, writes (creating the folder) and closes `fig`; returns the path."""
+  fig.tight_layout()
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path)
+  plt.close(fig)
+  return path
+
+
 def roc_curves(report: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
   """{'all' | method: (fpr, tpr, auc)} at video level; groups with one class are left out."""
   videos = report["videos"]
@@ -58,12 +68,7 @@ def roc_figure(report: Mapping[str, Any], path: str | os.PathLike, title: str | 
   ax.set_title(title or f"{report.get('dataset', '')} {report.get('split', '')} (video level)",
                fontsize=9)
   ax.legend(loc="lower right", fontsize=7)
-  fig.tight_layout()
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def frame_values(num_frames: int, starts: Sequence[int], clip_len: int,
@@ -151,9 +156,4 @@ def prediction_figure(path: str | os.PathLike, crops: np.ndarray, frame_scores: 
     ax.patch.set_visible(False)
   ax.legend(loc="lower left", fontsize=6, framealpha=0.6)
   fig.suptitle(title, fontsize=8)
-  fig.tight_layout()
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path)
-  plt.close(fig)
-  return path
+  return _save(fig, path)

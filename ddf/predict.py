@@ -66,7 +66,7 @@ class Predictor:
       pad = (-n) % self._shards
       if pad:
         clips = np.concatenate([clips, np.zeros((pad,) + clips.shape[1:], clips.dtype)])
-      with mesh, nn.logical_axis_rules(rules):
+      with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
         probs, aux = jitted(self._variables, jax.device_put(clips, self._batch_sharding))
       return np.asarray(probs)[:n], {k: np.asarray(v)[:n] for k, v in aux.items()}
 

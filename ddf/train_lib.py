@@ -106,7 +106,7 @@ def create_train_state(config: ml_collections.ConfigDict, model: nn.Module, mesh
     return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
                              batch_stats=variables.get("batch_stats", {}))
 
-  with mesh, nn.logical_axis_rules(rules):
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     abstract = jax.eval_shape(functools.partial(init, boxed=True), rng)
     shardings = sharding.tree_shardings(abstract, mesh, rules)
     state = jax.jit(functools.partial(init, boxed=False), out_shardings=shardings)(rng)
@@ -191,7 +191,7 @@ def make_predict_fn(model: nn.Module, state_shardings: TrainState, mesh: jax.sha
 
   def bind(state: TrainState) -> eval_lib.PredictFn:
     def fn(inputs):
-      with mesh, nn.logical_axis_rules(rules):
+      with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
         return jitted(state.params, state.batch_stats, inputs)
     return fn
 
@@ -202,14 +202,21 @@ class _Checkpoints:
   """Latest-N checkpoints (for resume, with the data iterator) and the best-on-val one."""
 
   def __init__(self, workdir: Path, config: ml_collections.ConfigDict):
+    # Both managers may save the same step; on several hosts their async-save barriers need
+    # distinct names (orbax keys them by step otherwise).
     self.latest = ocp.CheckpointManager(
         (workdir / "checkpoints").absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=config.max_to_keep, create=True),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=config.max_to_keep, create=True,
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                barrier_sync_key_prefix="latest")),
         item_names=("state", "data_iter"))
     self.best = ocp.CheckpointManager(
         (workdir / "best_checkpoint").absolute(),
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, best_fn=lambda m: m["score"], best_mode="max", create=True),
+            max_to_keep=1, best_fn=lambda m: m["score"], best_mode="max", create=True,
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                barrier_sync_key_prefix="best")),
         item_names=("state",))
 
   def save(self, step: int, state: TrainState, data_iter: Any) -> None:
@@ -381,7 +388,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   for step in range(start_step + 1, config.num_train_steps + 1):
     batch = next(data_iter)
     batch = sharding.to_global(batch, batch_sh)
-    with mesh, nn.logical_axis_rules(rules):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
       state, step_metrics, finite = step_fn(state, batch, dropout_rng)
     if not bool(finite):
       message = (f"Non-finite loss or gradient at step {step} (loss="

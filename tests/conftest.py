@@ -36,3 +36,17 @@ def tiny_dataset(tiny_tree, tmp_path_factory):
   builder = build.get_builder(data_dir, "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1)
   build.build(builder, tiny_tree)
   return builder, data_dir
+
+
+def restore_on_host(state_dir: Path) -> dict:
+  """An orbax-saved train state as a tree of host numpy arrays (whatever mesh saved it)."""
+  import jax
+  import numpy as np
+  import orbax.checkpoint as ocp
+
+  checkpointer = ocp.PyTreeCheckpointer()
+  metadata = checkpointer.metadata(state_dir)
+  tree = getattr(metadata, "item_metadata", metadata)
+  tree = getattr(tree, "tree", tree)
+  return checkpointer.restore(
+      state_dir, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))

@@ -11,13 +11,12 @@ from pathlib import Path
 import jax
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from configs.default import get_config
 from ddf.data import feature_cache, pipeline
 from ddf.models import build_detector, frame_features
-from tests.conftest import REPO, TINY_CROP, TINY_FRAMES_PER_VIDEO
+from tests.conftest import REPO, TINY_CROP, TINY_FRAMES_PER_VIDEO, restore_on_host
 
 
 def _config(cache_root: Path, dtype: str = "float32") -> ml_collections.ConfigDict:
@@ -117,31 +116,38 @@ def test_loaders_on_the_cache_match_the_frames(cached):
 
 
 def _backbone_from_checkpoint(state_dir: Path) -> dict:
-  checkpointer = ocp.PyTreeCheckpointer()
-  metadata = checkpointer.metadata(state_dir)
-  tree = getattr(metadata, "item_metadata", metadata)
-  tree = getattr(tree, "tree", tree)
-  state = checkpointer.restore(
-      state_dir, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))
+  state = restore_on_host(state_dir)
   return {"params": {"backbone": state["params"]["backbone"]},
           "batch_stats": {"backbone": state["batch_stats"]["backbone"]}}
 
 
-def test_training_on_cached_features_matches_evaluation_on_frames(tiny_dataset, tmp_path):
-  """A frozen-backbone run trains from the cache; its checkpoint scores frames the same way."""
-  from ddf import evaluate
-
-  _, data_dir = tiny_dataset
-  workdir, cache_root = tmp_path / "run", tmp_path / "cache"
+def _train_command(workdir: Path, data_dir: Path, cache_root: Path) -> list[str]:
   overrides = {"data.data_dir": data_dir, "data.manual_dir": "/nonexistent",
                "data.synthetic": False, "data.feature_cache_dir": cache_root,
                "data.feature_cache_dtype": "float32", "eval_splits": "('test',)"}
-  cmd = [sys.executable, "-m", "ddf.train", "--config", "configs/default.py:tiny,frozen",
-         "--workdir", str(workdir), *[f"--config.{k}={v}" for k, v in overrides.items()]]
+  return [sys.executable, "-m", "ddf.train", "--config", "configs/default.py:tiny,frozen",
+          "--workdir", str(workdir), *[f"--config.{k}={v}" for k, v in overrides.items()]]
+
+
+@pytest.fixture(scope="module")
+def cached_run(tiny_dataset, tmp_path_factory) -> tuple[Path, Path]:
+  """A tiny frozen-backbone run (one process, one device) trained on its feature cache."""
+  _, data_dir = tiny_dataset
+  root = tmp_path_factory.mktemp("cached_run")
+  workdir, cache_root = root / "run", root / "cache"
   env = dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  proc = subprocess.run(_train_command(workdir, data_dir, cache_root), cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-4000:]
   assert "Computing the resnet_tiny features of train" in proc.stdout
+  return workdir, cache_root
+
+
+def test_training_on_cached_features_matches_evaluation_on_frames(cached_run):
+  """A frozen-backbone run trains from the cache; its checkpoint scores frames the same way."""
+  from ddf import evaluate
+
+  workdir, _ = cached_run
   cached_report = json.loads((workdir / "eval" / "faceforensics_test.json").read_text())
   assert cached_report["inputs"].startswith("feature_cache:")
   test_cache = feature_cache.FeatureSource(cached_report["inputs"].split(":", 1)[1])
@@ -159,3 +165,34 @@ def test_training_on_cached_features_matches_evaluation_on_frames(tiny_dataset, 
   assert a.keys() == b.keys() and len(a) == len(test_cache)
   np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], atol=1e-5)
   assert cached_report["video_auc"] == pytest.approx(frames_report["video_auc"], abs=1e-6)
+
+
+def test_two_processes_build_the_same_cache_and_train_the_same(cached_run, tiny_dataset, tmp_path):
+  """Each process computes a share of the videos into the shared files; the result, and the run
+  trained on it (global mesh of 2 devices), equal the one-process run."""
+  sys.path.insert(0, str(REPO / "launch"))
+  from local_multiprocess import launch
+
+  one_workdir, one_cache = cached_run
+  _, data_dir = tiny_dataset
+  workdir, cache_root = tmp_path / "run", tmp_path / "cache"
+  env_backup = dict(os.environ)
+  try:
+    os.environ.update(PYTHONPATH=str(REPO))
+    codes = launch(_train_command(workdir, data_dir, cache_root), num_processes=2,
+                   devices_per_process=1, timeout=900)
+  finally:
+    os.environ.clear()
+    os.environ.update(env_backup)
+  assert codes == [0, 0]
+  one_dirs = sorted(p.name for p in one_cache.iterdir())
+  assert sorted(p.name for p in cache_root.iterdir()) == one_dirs  # same fingerprints
+  for name in one_dirs:
+    a, b = feature_cache.FeatureSource(one_cache / name), feature_cache.FeatureSource(cache_root / name)
+    assert (one_cache / name / "index.json").read_text() == (cache_root / name / "index.json").read_text()
+    for i in range(len(a)):
+      for key in a.fingerprint["inputs"]:
+        np.testing.assert_array_equal(b[i][key], a[i][key])
+  one = restore_on_host((one_workdir / "checkpoints" / "4" / "state").absolute())["params"]
+  two = restore_on_host((workdir / "checkpoints" / "4" / "state").absolute())["params"]
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-5, rtol=0), two, one)

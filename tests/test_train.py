@@ -12,10 +12,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, restore_on_host
 
 NUM_STEPS = 6
 CKPT_EVERY = 3
@@ -49,14 +48,8 @@ def _run(workdir: Path, data_dir: Path, cache: Path, devices: int = 1, **extra) 
 
 
 def _params(workdir: Path, step: int = NUM_STEPS) -> dict[str, np.ndarray]:
-  path = (workdir / "checkpoints" / str(step) / "state").absolute()
-  checkpointer = ocp.PyTreeCheckpointer()
-  metadata = checkpointer.metadata(path)
-  tree = getattr(metadata, "item_metadata", metadata)
-  tree = getattr(tree, "tree", tree)
   # Host numpy arrays: checkpoints of an 8-device mesh restore in this 1-device process.
-  restored = checkpointer.restore(
-      path, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))
+  restored = restore_on_host((workdir / "checkpoints" / str(step) / "state").absolute())
   return {jax.tree_util.keystr(k): np.asarray(v)
           for k, v in jax.tree_util.tree_leaves_with_path(restored["params"])}
 
