@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train on a Cloud TPU pod slice: copy the code to every worker, install, start on all workers.
 #
-#   TPU_NAME=my-v4-32 ZONE=us-central2-b bash launch/tpu_pod.sh configs/ffpp_tpu_pod.py gs://bucket/runs/x
+#   TPU_NAME=my-v4-32 ZONE=us-central2-b bash launch/tpu_pod.sh configs/ffpp.py:c23,resnet50,tpu gs://bucket/runs/x
 #
 # jax.distributed.initialize() needs no arguments on TPU pods (ddf.sharding detects the pod).
 # The dataset (data.data_dir) must be readable from every worker (e.g. a GCS bucket or a shared disk).
