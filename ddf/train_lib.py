@@ -340,6 +340,12 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, ctx: dict[str, Any], 
   return reports
 
 
+def run_rngs(config: ml_collections.ConfigDict) -> tuple[jax.Array, jax.Array]:
+  """(parameter init key, dropout key) of a run, from `config.seed`."""
+  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+  return init_rng, dropout_rng
+
+
 def _describe_inputs(source: Any) -> str:
   directory = getattr(source, "directory", None)
   return f"feature_cache:{directory}" if directory is not None else "frames"
@@ -356,8 +362,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   writer = metric_writers.create_default_writer(
       str(workdir_path / "tensorboard"), just_logging=jax.process_index() > 0)
 
-  rng = jax.random.key(config.seed)
-  init_rng, dropout_rng = jax.random.split(rng)
+  init_rng, dropout_rng = run_rngs(config)
   state, shardings = create_train_state(config, model, mesh, rules, init_rng)
   abstract = _abstract(state, shardings)
   local_bs = sharding.local_batch_size(config.batch_size, mesh, rules)

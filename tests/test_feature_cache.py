@@ -196,3 +196,18 @@ def test_two_processes_build_the_same_cache_and_train_the_same(cached_run, tiny_
   one = restore_on_host((one_workdir / "checkpoints" / "4" / "state").absolute())["params"]
   two = restore_on_host((workdir / "checkpoints" / "4" / "state").absolute())["params"]
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-5, rtol=0), two, one)
+
+
+def test_precompute_features_writes_the_caches_training_reuses(cached_run, tiny_dataset, tmp_path):
+  _, data_dir = tiny_dataset
+  _, train_cache = cached_run
+  command = _train_command(tmp_path / "unused", data_dir, tmp_path / "cache")
+  at = command.index("--workdir")
+  command = [sys.executable, "-m", "ddf.precompute_features", *command[3:at], *command[at + 2:]]
+  env = dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  # Same config and seed as the training run: the same fingerprints, hence the same caches.
+  assert (sorted(p.name for p in (tmp_path / "cache").iterdir())
+          == sorted(p.name for p in train_cache.iterdir()))
+  assert not (tmp_path / "unused").exists()

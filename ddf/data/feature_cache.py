@@ -225,6 +225,23 @@ def build(directory: Path, fp: dict[str, Any], source: Any, model: FusionDetecto
   _sync(f"feature cache {directory.name}: complete")
 
 
+def _say(message: str) -> None:
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
+def _exists_everywhere(path: Path) -> bool:
+  """Whether `path` exists; with several processes, the same answer on all or an error."""
+  exists = path.exists()
+  if jax.process_count() == 1:
+    return exists
+  flags = multihost_utils.process_allgather(np.array([exists]))
+  if flags.any() and not flags.all():
+    raise FileNotFoundError(f"{path} exists on some hosts only: data.feature_cache_dir must be on "
+                            "a filesystem all hosts share")
+  return exists
+
+
 def prepare(data: ml_collections.ConfigDict, builder: Any, splits: tuple[str, ...],
             model: FusionDetector, variables: dict[str, Any]) -> dict[str, FeatureSource]:
   """The cached splits for this backbone (host-local `variables`), computed where missing."""
@@ -235,15 +252,14 @@ def prepare(data: ml_collections.ConfigDict, builder: Any, splits: tuple[str, ..
   for split in dict.fromkeys(splits):
     fp = fingerprint(data, builder, split, model, digest)
     directory = cache_dir(data.feature_cache_dir, fp)
-    if (directory / _INDEX).exists():
-      print(f"Feature cache for {split}: {directory}", flush=True)
+    if _exists_everywhere(directory / _INDEX):
+      _say(f"Feature cache for {split}: {directory}")
     else:
-      print(f"Computing the {model.spatial_arch} features of {split} into {directory} ...",
-            flush=True)
+      _say(f"Computing the {model.spatial_arch} features of {split} into {directory} ...")
       t0 = time.time()
       build(directory, fp, RecordSource(builder, split), model, variables,
             int(data.get("feature_cache_batch_frames", 64)))
-      print(f"  {fp['num_videos']} videos x {fp['frames_per_video']} frames in "
-            f"{time.time() - t0:.1f}s", flush=True)
+      _say(f"  {fp['num_videos']} videos x {fp['frames_per_video']} frames in "
+           f"{time.time() - t0:.1f}s")
     sources[split] = FeatureSource(directory)
   return sources
