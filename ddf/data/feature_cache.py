@@ -41,11 +41,11 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ddf.data.ffpp_examples import decode_jpeg
+from ddf.data.pipeline import RecordSource, record_meta
 from ddf.models import FusionDetector, feature_inputs, frame_features
 
 FORMAT_VERSION = 1
 _INDEX = "index.json"
-_META_KEYS = ("label", "video_id", "method", "compression")
 
 
 def weights_digest(variables: Any) -> str:
@@ -129,8 +129,7 @@ class FeatureSource(grain.RandomAccessDataSource):
   def __getitem__(self, index: int) -> dict[str, Any]:
     video = self._videos[int(index)]
     record = {name: array[int(index)] for name, array in self._open().items()}
-    record.update({k: video[k] for k in _META_KEYS})
-    record["face_found"] = np.asarray(video["face_found"], bool)
+    record.update(video, face_found=np.asarray(video["face_found"], bool))
     return record
 
   def __repr__(self) -> str:
@@ -152,8 +151,9 @@ def _frame_batches(source: Any, videos: list[int], batch_frames: int, num_frames
       yield i, start, np.stack([decode_jpeg(f) for f in chunk])
 
 
-def _extract_fn(model: FusionDetector, variables: dict[str, Any], num_local: int):
+def _extract_fn(model: FusionDetector, variables: dict[str, Any]):
   """jit(frames [n, S, S, 3]) -> features, n split over this process's devices."""
+  num_local = jax.local_device_count()
   mesh = Mesh(np.array(jax.local_devices()), ("frames",))
   frames_sharding = NamedSharding(mesh, PartitionSpec("frames"))
   variables = jax.device_put(variables, NamedSharding(mesh, PartitionSpec()))
@@ -181,7 +181,7 @@ def build(directory: Path, fp: dict[str, Any], source: Any, model: FusionDetecto
   n, num_frames = len(source), fp["frames_per_video"]
   tmp = directory.with_name(directory.name + ".partial")
   store_dtype = np.dtype(fp["store_dtype"])
-  extract = _extract_fn(model, variables, jax.local_device_count())
+  extract = _extract_fn(model, variables)
   probe = extract(np.stack([decode_jpeg(source[0]["frames"][0])]))
   if jax.process_index() == 0:
     shutil.rmtree(tmp, ignore_errors=True)
@@ -212,13 +212,9 @@ def build(directory: Path, fp: dict[str, Any], source: Any, model: FusionDetecto
                time.time() - t0, jax.process_index())
   _sync(f"feature cache {directory.name}: features written")
   if jax.process_index() == 0:
-    videos = []
-    for i in range(n):
-      record = source[i]
-      video = {k: record[k] for k in _META_KEYS}
-      video["label"] = int(video["label"])
-      video["face_found"] = np.asarray(record["face_found"], bool).tolist()
-      videos.append(video)
+    records = (source[i] for i in range(n))
+    videos = [dict(record_meta(r), face_found=np.asarray(r["face_found"], bool).tolist())
+              for r in records]
     (tmp / _INDEX).write_text(json.dumps({"fingerprint": fp, "videos": videos}))
     shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
@@ -245,8 +241,6 @@ def _exists_everywhere(path: Path) -> bool:
 def prepare(data: ml_collections.ConfigDict, builder: Any, splits: tuple[str, ...],
             model: FusionDetector, variables: dict[str, Any]) -> dict[str, FeatureSource]:
   """The cached splits for this backbone (host-local `variables`), computed where missing."""
-  from ddf.data.pipeline import RecordSource
-
   digest = weights_digest(variables)
   sources = {}
   for split in dict.fromkeys(splits):

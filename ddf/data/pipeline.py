@@ -23,6 +23,7 @@ import tensorflow_datasets as tfds
 
 from ddf.data.augment import augment_clip
 from ddf.data.ffpp_examples import decode_jpeg
+from ddf.models.detector import FEATURE_INPUTS
 
 _SCALARS = ("label", "fps", "original_height", "original_width")
 
@@ -97,14 +98,11 @@ class BalancedSource(grain.RandomAccessDataSource):
     return f"BalancedSource({self._source!r}, {len(self)} entries)"
 
 
-FEATURE_KEYS = ("backbone_maps", "micro_inputs")
-
-
 def num_frames(record: dict[str, Any]) -> int:
   """Frames stored for the video of `record` (JPEG frames or precomputed features)."""
   if "frames" in record:
     return len(record["frames"])
-  return len(next(record[k] for k in FEATURE_KEYS if k in record))
+  return len(next(record[k] for k in FEATURE_INPUTS if k in record))
 
 
 def clip_inputs(record: dict[str, Any], start: int, clip_len: int) -> dict[str, np.ndarray]:
@@ -112,10 +110,11 @@ def clip_inputs(record: dict[str, Any], start: int, clip_len: int) -> dict[str, 
   if "frames" in record:
     frames = record["frames"]
     return {"clips": np.stack([decode_jpeg(frames[i]) for i in range(start, start + clip_len)])}
-  return {k: np.asarray(record[k][start:start + clip_len]) for k in FEATURE_KEYS if k in record}
+  return {k: np.asarray(record[k][start:start + clip_len]) for k in FEATURE_INPUTS if k in record}
 
 
-def _meta(record: dict[str, Any]) -> dict[str, Any]:
+def record_meta(record: dict[str, Any]) -> dict[str, Any]:
+  """label, video_id, method and compression of a record."""
   return {"label": int(record["label"]), "video_id": record["video_id"],
           "method": record["method"], "compression": record["compression"]}
 
@@ -215,10 +214,10 @@ def eval_batches(source: Sequence[dict[str, Any]], clip_len: int, clips_per_vide
              if first else {})
   for b in range(total_batches):
     chunk = rows[b * local_batch_size:(b + 1) * local_batch_size]
-    clips = [clip_inputs(source[i], int(s), clip_len) for i, s in chunk]
+    row_inputs = [clip_inputs(source[i], int(s), clip_len) for i, s in chunk]
     pad = local_batch_size - len(chunk)
-    clips.extend([padding] * pad)
-    yield EvalBatch(inputs={k: np.stack([c[k] for c in clips]) for k in padding},
+    row_inputs.extend([padding] * pad)
+    yield EvalBatch(inputs={k: np.stack([r[k] for r in row_inputs]) for k in padding},
                     mask=np.array([True] * len(chunk) + [False] * pad),
                     records=[i for i, _ in chunk] + [-1] * pad)
 
@@ -228,7 +227,7 @@ def video_metadata(source: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
   out = []
   for i in range(len(source)):
     r = source[i]
-    meta = _meta(r)
+    meta = record_meta(r)
     meta["frames_without_face"] = int((~np.asarray(r["face_found"], bool)).sum())
     out.append(meta)
   return out

@@ -28,6 +28,8 @@ from ddf.models.lstm import BiLSTM
 from ddf.models.micro import MicroFrameEncoder, MicroTemporal, to_micro_input
 
 BRANCHES = ("spatial", "temporal", "micro", "micro_temporal")
+# Per-frame inputs a frozen-backbone detector can take precomputed (see `frame_features`).
+FEATURE_INPUTS = ("backbone_maps", "micro_inputs")
 
 
 def _resize(frames: jnp.ndarray, size: int) -> jnp.ndarray:
@@ -195,12 +197,8 @@ class FusionDetector(nn.Module):
 
 def feature_inputs(branches: Sequence[str]) -> tuple[str, ...]:
   """Which precomputable inputs (`backbone_maps`, `micro_inputs`) the given branches use."""
-  names = []
-  if {"spatial", "temporal"} & set(branches):
-    names.append("backbone_maps")
-  if {"micro", "micro_temporal"} & set(branches):
-    names.append("micro_inputs")
-  return tuple(names)
+  uses = ({"spatial", "temporal"} & set(branches), {"micro", "micro_temporal"} & set(branches))
+  return tuple(name for name, used in zip(FEATURE_INPUTS, uses, strict=True) if used)
 
 
 def frame_features(
