@@ -96,11 +96,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.synthetic_frames = 24  # frames per synthetic video.
   c.data.synthetic_difficulty = 0.5
   c.data.synthetic_seed = 0
+  c.data.synthetic_face_dirs = ()  # folders of extra face photos for the generator.
   c.data.methods = "Deepfakes,Face2Face,FaceSwap,NeuralTextures"
-  c.data.frames_per_video = 8  # frames sampled (np.linspace) per video at build time.
+  # Frames stored per video at build time (ddf/data/sampling.py): `num_windows` windows of
+  # consecutive frames spread over the video ("windows"), or evenly spaced frames ("uniform").
+  c.data.frames_per_video = 16
+  c.data.sampling = "windows"
+  c.data.num_windows = 2
   c.data.crop_size = 64  # aligned face crop stored per frame.
-  c.data.clip_len = 8  # frames per training / eval clip.
-  c.data.clips_per_video_eval = 1  # fixed clips per video at evaluation.
+  c.data.margin = 1.3  # the face spans 1/margin of the crop.
+  c.data.min_face_size = 40  # smallest face side (original pixels) found by the detector.
+  c.data.clip_len = 8  # frames per training / eval clip (inside one window).
+  c.data.clips_per_video_eval = 1  # fixed clips per video at evaluation ("uniform" only).
+  # A clip is trained on or scored only when this fraction of its frames had a detected face.
+  c.data.min_face_fraction = 1.0
   c.data.balance = True  # oversample reals to 1:1 in training.
   c.data.augment = ml_collections.ConfigDict()
   c.data.augment.flip = True
@@ -109,6 +118,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.augment.blur_prob = 0.0
   c.data.num_workers = 0  # grain worker processes (0 = in process).
   c.data.build_workers = 0  # processes for decode + face detection at build time (0 = all cores).
+  c.data.detect_on_accelerator = False  # build: detect faces on the accelerator, batched.
   # Frozen backbone only: precompute its features once per split and train on them
   # (ddf/data/feature_cache.py; pixel augmentation is then skipped).
   c.data.feature_cache = False
@@ -153,6 +163,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.synthetic_size = 96
     c.data.synthetic_frames = 8
     c.data.frames_per_video = 4
+    c.data.num_windows = 1
     c.data.clip_len = 4
     c.data.crop_size = 32
     c.model.spatial.image_size = 32

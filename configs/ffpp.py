@@ -8,6 +8,8 @@ Build the dataset once (see README, "Real FaceForensics++"), then e.g.
   python -m ddf.train --config configs/ffpp.py:c40,vgg16 --workdir runs/ffpp_c40_vgg16
   # frozen ImageNet backbone, features precomputed once (fast on small hardware):
   python -m ddf.train --config configs/ffpp.py:c23,resnet50,frozen --workdir runs/ffpp_c23_r50_frozen
+  # 32 evenly spaced frames per video instead of 4 windows of 8 consecutive ones:
+  python -m ddf.train --config configs/ffpp.py:c23,resnet50,uniform --workdir runs/ffpp_c23_r50_uni
   # TPU pod slice (see launch/tpu_pod.sh): FSDP over the pod, bf16 compute, remat:
   bash launch/tpu_pod.sh configs/ffpp.py:c23,resnet50,tpu gs://BUCKET/runs/ffpp_c23_r50_tpu
 
@@ -27,26 +29,47 @@ import ml_collections
 
 from configs import default
 
+OPTIONS = {
+    "compression": ("c23", "c40", "raw"),
+    "backbone": ("resnet50", "vgg16"),
+    "variant": ("frozen", "uniform", "tpu"),
+}
+
+
+def parse_options(arg: str | None) -> set[str]:
+  """'c23,resnet50,frozen' -> options; an unknown or conflicting option is an error."""
+  opts = set((arg or "c23,resnet50").split(",")) - {""}
+  known = {o for group in OPTIONS.values() for o in group}
+  if opts - known:
+    raise ValueError(f"configs/ffpp.py: unknown options {sorted(opts - known)}; choose from "
+                     + "; ".join(f"{k}: {', '.join(v)}" for k, v in OPTIONS.items()))
+  for group in ("compression", "backbone"):
+    if len(opts & set(OPTIONS[group])) > 1:
+      raise ValueError(f"configs/ffpp.py: give one {group}, got {sorted(opts & set(OPTIONS[group]))}")
+  return opts
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  opts = set((arg or "c23,resnet50").split(","))
-  compression = "c40" if "c40" in opts else ("raw" if "raw" in opts else "c23")
-  arch = "vgg16" if "vgg16" in opts else "resnet50"
+  opts = parse_options(arg)
+  compression = next((o for o in OPTIONS["compression"] if o in opts), "c23")
+  arch = next((o for o in OPTIONS["backbone"] if o in opts), "resnet50")
   c = default.get_config()
   c.unlock()
   c.data.config = compression
   c.data.synthetic = False
   c.data.manual_dir = "~/ddf_data/FaceForensics++"
   c.data.frames_per_video = 32
+  c.data.sampling = "windows"  # 4 windows of 8 consecutive frames; each window is one clip.
+  c.data.num_windows = 4
   c.data.crop_size = 256
   c.data.clip_len = 8
   c.data.clips_per_video_eval = 4
   c.data.augment.jpeg_prob = 0.3
   c.data.augment.blur_prob = 0.1
-  c.data.num_workers = 8
+  c.data.num_workers = -1  # grain workers: one per CPU core, at most 8.
   c.model = default.get_model_config()  # the original widths (DESIGN.md section 5)
   c.model.spatial.arch = arch
-  c.model.spatial.image_size = 224
+  c.model.spatial.image_size = 224  # crops are resized to 224 before the backbone.
   c.model.spatial.pretrained = f"~/ddf_data/weights/{arch}"
   c.batch_size = 32
   c.eval_batch_size = 64
@@ -56,6 +79,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval_every_steps = 1000
   c.checkpoint_every_steps = 1000
   c.log_every_steps = 100
+  if "uniform" in opts:  # 32 evenly spaced frames: the frame-level protocol, 4 clips per video.
+    c.data.sampling = "uniform"
   if "frozen" in opts:
     default.use_feature_cache(c)
     c.learning_rate = 1e-3

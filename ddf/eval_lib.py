@@ -5,7 +5,8 @@ overall, per manipulation method (that method's fakes vs all reals) and per comp
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,31 +16,43 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from ddf import sharding
-from ddf.data.pipeline import eval_batches, video_metadata
+from ddf.data.pipeline import ClipRule, eval_batches, video_metadata
 from ddf.metrics import binary_metrics, video_scores
 
 # global model inputs ({'clips': [B, T, S, S, 3]} or cached features) -> P(fake) [B]
 PredictFn = Callable[[dict[str, jax.Array]], jax.Array]
 
 
-def score_clips(source: Sequence[dict[str, Any]], predict_fn: PredictFn, mesh: Mesh,
-                rules: sharding.Rules, clip_len: int, clips_per_video: int,
-                global_batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-  """(video index [N_clips], P(fake) [N_clips]) for the whole split, on every process."""
+def score_clips(source: Any, predict_fn: PredictFn, mesh: Mesh, rules: sharding.Rules,
+                rule: ClipRule, global_batch_size: int,
+                progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """(video index [N_clips], P(fake) [N_clips]) for the whole split, on every process.
+
+  With `progress` (a name), process 0 prints how many clips are scored, every few seconds.
+  """
   local_bs = sharding.local_batch_size(global_batch_size, mesh, rules)
   batch_sharding = sharding.batch_sharding(mesh, rules)
+  total = sum(len(rule.eval_starts(e)) for e in source.index())
+  say = progress is not None and jax.process_index() == 0
   videos, scores = [], []
-  for batch in eval_batches(source, clip_len, clips_per_video, local_bs):
+  done, last = 0, time.time()
+  for batch in eval_batches(source, rule, local_bs):
     probs = predict_fn(sharding.to_global(batch.inputs, batch_sharding))
     local = multihost_utils.global_array_to_host_local_array(probs, mesh, batch_sharding.spec)
     local = np.asarray(local)
     records = np.asarray(batch.records)
     videos.append(records[batch.mask])
     scores.append(local[batch.mask])
+    done += int(batch.mask.sum()) * jax.process_count()
+    if say and time.time() - last > 5.0:
+      print(f"  {progress}: {min(done, total)}/{total} clips scored", flush=True)
+      last = time.time()
   video_index = np.concatenate(videos) if videos else np.zeros([0], np.int64)
   clip_scores = np.concatenate(scores) if scores else np.zeros([0], np.float32)
   if jax.process_count() > 1:
     video_index, clip_scores = _allgather_ragged(video_index, clip_scores)
+  if say:
+    print(f"  {progress}: {len(clip_scores)}/{total} clips scored", flush=True)
   return video_index, clip_scores
 
 
@@ -73,7 +86,11 @@ def _level_metrics(meta: list[dict[str, Any]], video_index: np.ndarray,
 
 def split_report(meta: list[dict[str, Any]], video_index: np.ndarray,
                  clip_scores: np.ndarray) -> dict[str, Any]:
-  """Metrics overall, per method and per compression, plus per-video scores."""
+  """Metrics overall, per method and per compression, plus per-video scores.
+
+  Videos without a scored clip (`meta[i]['not_scored']`) count in `num_videos` but not in the
+  metrics; they are listed with the reason under `not_scored`.
+  """
   report: dict[str, Any] = _level_metrics(meta, video_index, clip_scores)
   reals = {i for i, m in enumerate(meta) if m["label"] == 0}
   methods = sorted({m["method"] for m in meta if m["label"] == 1})
@@ -87,8 +104,11 @@ def split_report(meta: list[dict[str, Any]], video_index: np.ndarray,
       for comp in sorted({m["compression"] for m in meta})}
   per_video = video_scores(video_index, clip_scores)
   report["num_videos"] = len(meta)
+  report["num_scored_videos"] = len(per_video)
   report["num_clips"] = int(len(video_index))
   report["videos_with_faceless_frames"] = sum(m["frames_without_face"] > 0 for m in meta)
+  report["not_scored"] = {f"{m['method']}/{m['video_id']}": m["not_scored"]
+                          for m in meta if m.get("not_scored")}
   report["videos"] = [
       {"video_id": meta[v]["video_id"], "method": meta[v]["method"],
        "compression": meta[v]["compression"], "label": meta[v]["label"],
@@ -97,12 +117,12 @@ def split_report(meta: list[dict[str, Any]], video_index: np.ndarray,
   return report
 
 
-def evaluate_split(source: Sequence[dict[str, Any]], predict_fn: PredictFn, mesh: Mesh,
-                   rules: sharding.Rules, clip_len: int, clips_per_video: int,
-                   global_batch_size: int) -> dict[str, Any]:
-  video_index, clip_scores = score_clips(source, predict_fn, mesh, rules, clip_len,
-                                         clips_per_video, global_batch_size)
-  return split_report(video_metadata(source), video_index, clip_scores)
+def evaluate_split(source: Any, predict_fn: PredictFn, mesh: Mesh, rules: sharding.Rules,
+                   rule: ClipRule, global_batch_size: int,
+                   progress: str | None = None) -> dict[str, Any]:
+  video_index, clip_scores = score_clips(source, predict_fn, mesh, rules, rule,
+                                         global_batch_size, progress)
+  return split_report(video_metadata(source, rule), video_index, clip_scores)
 
 
 def write_report(workdir: str | Path, dataset: str, split: str, report: dict[str, Any]) -> Path:

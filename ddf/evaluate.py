@@ -113,10 +113,9 @@ def restore(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> di
 
 def _train_builder_config(config: ml_collections.ConfigDict) -> str:
   if config.data.name == "faceforensics":
-    from ddf.data.faceforensics import make_config
+    from ddf.data import build as data_build
 
-    return make_config(config.data.config, frames_per_video=config.data.frames_per_video,
-                       crop_size=config.data.crop_size, methods=config.data.methods).name
+    return data_build.builder_from_config(config.data, prepare=False).builder_config.name
   return str(config.data.config)
 
 
@@ -148,16 +147,20 @@ def find_builder(config: ml_collections.ConfigDict, dataset: str | None = None,
   if module:
     importlib.import_module(module)
   name = dataset or config.data.name
-  data_dir = os.path.expanduser(data_dir or config.data.data_dir)
   train_cfg = _train_builder_config(config)
   if name == "faceforensics" and builder_config in (None, train_cfg):
-    builder = data_build.get_builder(data_dir, config.data.config, config.data.frames_per_video,
-                                     config.data.crop_size, config.data.methods)
+    data = config.data
+    if data_dir is not None:
+      data = ml_collections.ConfigDict(data.to_dict())
+      data.data_dir, data.synthetic = data_dir, False
+    builder = data_build.builder_from_config(data, prepare=False)
+    data_dir = builder.data_dir
     if not builder.data_path.exists():
       raise FileNotFoundError(
           f"Dataset {name}/{train_cfg} is not built in {data_dir} ({builder.data_path} missing). "
           "Pass --data_dir, or build it (`python -m ddf.data.build`, see README).")
     return builder
+  data_dir = os.path.expanduser(data_dir or str(data_build.data_dirs(config.data)[1]))
   want = builder_config if builder_config is not None else (
       train_cfg if name == config.data.name else None)
   dirs = _dataset_dirs(Path(data_dir), name, want)

@@ -3,10 +3,11 @@
   python -m ddf.predict --workdir runs/default video1.mp4 video2.mp4 [--json out.json] \
       [--viz out_dir] [--threshold 0.5] [--clips_per_video N]
 
-Each video goes through the same steps as the dataset build and evaluation: `frames_per_video`
-evenly spaced frames (`ddf.data.video.read_frames`), MTCNN + one face track + aligned crops
-(`ddf.faces.FacePipeline`, the config's crop size, JPEG round trip like the stored frames), fixed
-clips (`ddf.data.pipeline.clip_starts`), the val-selected checkpoint. Per video: the probability
+Each video goes through the same steps as the dataset build and evaluation: the frames the
+build would store (`data.sampling`: windows of consecutive frames or evenly spaced frames), MTCNN
++ one face track + aligned crops (`ddf.faces.FacePipeline` with the config's crop size, margin and
+min_face_size; JPEG round trip like the stored frames), the evaluation's fixed clips with faces
+(`ddf.data.pipeline.ClipRule`), the val-selected checkpoint. Per video: the probability
 of being fake (mean of the clip scores), the clip scores, the frames with a face, the decision
 at `--threshold`. `--viz DIR` writes `DIR/<video name>.png`: frames with their scores, temporal
 attention over the frames, spatial attention heatmaps over the crops.
@@ -18,6 +19,7 @@ file and what to do; the others are still scored. Exit status 1 when any file fa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -39,16 +41,27 @@ class Predictor:
     import jax.numpy as jnp
 
     from ddf import evaluate, sharding
+    from ddf.data.ffpp_examples import ExampleOptions
+    from ddf.data.pipeline import ClipRule
     from ddf.faces import FacePipeline
 
     self.workdir = Path(workdir).expanduser()
     self.config = evaluate.load_config(self.workdir, overrides)
     restored = evaluate.restore(self.config, self.workdir)
     self.step = restored["step"]
-    self.frames_per_video = int(self.config.data.frames_per_video)
-    self.clip_len = int(self.config.data.clip_len)
-    self.clips_per_video = int(clips_per_video or self.config.data.clips_per_video_eval)
-    self.faces = FacePipeline(crop_size=int(self.config.data.crop_size))
+    data = self.config.data
+    self.frames_per_video = int(data.frames_per_video)
+    self.clip_len = int(data.clip_len)
+    self.clips_per_video = int(clips_per_video or data.clips_per_video_eval)
+    self.rule = dataclasses.replace(ClipRule.from_config(data),
+                                    clips_per_video=self.clips_per_video)
+    # Frames sampled and faces found exactly as the dataset build did for the training data.
+    self.sampling = ExampleOptions(
+        frames_per_video=self.frames_per_video, crop_size=int(data.crop_size),
+        margin=float(data.get("margin", 1.3)), min_face_size=int(data.get("min_face_size", 40)),
+        sampling=data.get("sampling", "uniform"), num_windows=int(data.get("num_windows", 1)))
+    self.faces = FacePipeline(crop_size=self.sampling.crop_size, margin=self.sampling.margin,
+                              min_face_size=self.sampling.min_face_size)
     mesh, rules, model, state = (restored["mesh"], restored["rules"], restored["model"],
                                  restored["state"])
     self._batch_sharding = sharding.batch_sharding(mesh, rules)
@@ -79,8 +92,10 @@ class Predictor:
     from ddf.data.video import VideoError, read_frames
 
     name = os.fspath(path)
+    if not os.path.exists(name):
+      raise PredictError("not_found", f"{name}: file not found; check the path.")
     try:
-      video = read_frames(name, self.frames_per_video)
+      video = read_frames(name, sampler=self.sampling.indices)
     except VideoError as e:
       raise PredictError("unreadable", str(e)) from e
     except Exception as e:  # noqa: BLE001 - a decoder failure is this file's error only.
@@ -97,23 +112,25 @@ class Predictor:
       raise PredictError(
           "no_face", f"{name}: a face was found in {int(found.sum())} of {len(found)} sampled "
           f"frames (at least {MIN_FACE_FRACTION:.0%} needed); use a video with a visible face "
-          "(at least ~20 pixels wide), or crop it closer to the face.")
+          f"(at least {self.sampling.min_face_size} pixels wide), or crop it closer to the face.")
     # The JPEG round trip of the stored training frames.
     crops = np.stack([decode_jpeg(encode_jpeg(c, 95)) for c in track.crops])
-    return {"crops": crops, "face_found": found, "video": video}
+    entry = {"frame_indices": video.indices, "face_found": found}
+    starts = self.rule.eval_starts(entry)
+    if not len(starts):
+      raise PredictError("no_face" if found.mean() < 1 else "too_short",
+                         f"{name}: {self.rule.unusable_reason(entry)}.")
+    return {"crops": crops, "face_found": found, "video": video, "starts": starts}
 
   def predict(self, path: str | os.PathLike, threshold: float = 0.5,
               viz_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Result entry for one file: scores, or `error` (never raises for a bad file)."""
-    from ddf.data.pipeline import clip_starts
-
     name = os.fspath(path)
     try:
       faces = self.faces_of(name)
     except PredictError as e:
       return {"file": name, "error": e.message, "error_kind": e.kind}
-    crops, found, video = faces["crops"], faces["face_found"], faces["video"]
-    starts = clip_starts(len(crops), self.clip_len, self.clips_per_video)
+    crops, found, video, starts = faces["crops"], faces["face_found"], faces["video"], faces["starts"]
     clips = np.stack([crops[s:s + self.clip_len] for s in starts])
     probs, aux = self._run(clips)
     prob = float(np.mean(probs))
@@ -121,18 +138,20 @@ class Predictor:
         "file": name, "probability_fake": prob, "fake": bool(prob >= threshold),
         "decision": "fake" if prob >= threshold else "real",
         "clip_scores": [float(p) for p in probs], "clip_starts": [int(s) for s in starts],
+        "clip_first_frames": [int(video.indices[s]) for s in starts],
         "frames_sampled": len(crops), "frames_with_face": int(found.sum()),
         "frame_indices": [int(i) for i in video.indices], "total_frames": video.total_frames,
         "warnings": []}
     if video.short:
       entry["warnings"].append(f"only {video.total_frames} frames: sampled frames repeat")
     if viz_dir is not None:
-      entry["viz"] = str(self._figure(name, entry, crops, found, starts, probs, aux, viz_dir))
+      entry["viz"] = str(self._figure(name, entry, crops, found, starts, probs, aux, viz_dir,
+                                      threshold))
     return entry
 
   def _figure(self, name: str, entry: dict[str, Any], crops: np.ndarray, found: np.ndarray,
               starts: np.ndarray, probs: np.ndarray, aux: dict[str, np.ndarray],
-              viz_dir: str | os.PathLike) -> Path:
+              viz_dir: str | os.PathLike, threshold: float) -> Path:
     from ddf import plots
 
     t = len(crops)
@@ -152,11 +171,13 @@ class Predictor:
       stem += "_"
     self._viz_names.add(stem)
     out = Path(viz_dir) / f"{stem}.png"
-    return plots.prediction_figure(out, crops, scores, per_frame, title, face_found=found)
+    return plots.prediction_figure(out, crops, scores, per_frame, title, face_found=found,
+                                   frame_indices=entry["frame_indices"],
+                                   threshold=threshold)
 
 
 class PredictError(Exception):
-  """A video that cannot be scored: kind (unreadable | too_short | no_face) and a message."""
+  """A video that cannot be scored: kind (not_found | unreadable | too_short | no_face), message."""
 
   def __init__(self, kind: str, message: str):
     super().__init__(message)

@@ -29,7 +29,8 @@ from jax.experimental import multihost_utils
 
 from ddf import eval_lib, sharding
 from ddf.data import build as data_build
-from ddf.data.pipeline import RecordSource, train_loader
+from ddf.data import provenance
+from ddf.data.pipeline import ClipRule, RecordSource, train_loader
 from ddf.models import build_detector
 
 
@@ -335,8 +336,9 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, ctx: dict[str, Any], 
   for split in splits:
     source = sources[split] if sources else RecordSource(ctx["builder"], split)
     reports[split] = eval_lib.evaluate_split(
-        source, predict, ctx["mesh"], ctx["rules"], config.data.clip_len,
-        config.data.clips_per_video_eval, config.eval_batch_size)
+        source, predict, ctx["mesh"], ctx["rules"], ClipRule.from_config(config.data),
+        config.eval_batch_size, progress=f"{split}")
+    reports[split]["data"] = provenance.data_record(ctx["builder"], split, reports[split])
   return reports
 
 
@@ -419,8 +421,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if config.eval_every_steps and (step % config.eval_every_steps == 0
                                     or step == config.num_train_steps):
       report = eval_lib.evaluate_split(
-          val_source, predict_bind(state), mesh, rules, config.data.clip_len,
-          config.data.clips_per_video_eval, config.eval_batch_size)
+          val_source, predict_bind(state), mesh, rules, ClipRule.from_config(config.data),
+          config.eval_batch_size)
       writer.write_scalars(step, {f"val_{k}": report[k] for k in
                                   ("video_auc", "video_acc", "video_eer", "clip_auc")})
       if jax.process_index() == 0:

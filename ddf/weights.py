@@ -22,10 +22,13 @@ without `:0`; also a full-model file with a `model_weights` group) and Keras 3 `
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
+import shlex
 import sys
+import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,13 +50,32 @@ TORCH_HELP = {
   "vgg16": "torch.save(torchvision.models.vgg16(weights='IMAGENET1K_V1').state_dict(), 'vgg16.pth')",
 }
 TORCH_ARCH = {"resnet50": "resnet50_tv", "vgg16": "vgg16_tv"}
+ARCH_TITLES = {
+  "resnet50": "Keras ResNet50",
+  "vgg16": "Keras VGG16",
+  "resnet50_tv": "torchvision ResNet50",
+  "vgg16_tv": "torchvision VGG16",
+}
+# A few state-dict keys of each torchvision arch (first ... last), for messages.
+TORCH_KEYS = {
+  "resnet50_tv": "conv1.weight, bn1.weight, layer1.0.conv1.weight ... layer4.2.bn3.running_var",
+  "vgg16_tv": "features.0.weight, features.0.bias, features.2.weight ... features.28.bias",
+}
 BN_KEYS = (("params", "scale"), ("params", "bias"), ("batch_stats", "mean"), ("batch_stats", "var"))
 VARIABLES_SUBDIR = "variables"
 META_FILE = "meta.json"
 
 
 class WeightMismatchError(ValueError):
-  """A weight file does not fit the target module (names / shapes listed in the message)."""
+  """A weight file does not fit the target module.
+
+  `str(e)` is short (at most two lines: what the file holds and what to do); `e.details` lists
+  all expected and found layers with their shapes when there is such a list, else is empty.
+  """
+
+  def __init__(self, message: str, details: str = ""):
+    super().__init__(message)
+    self.details = details
 
 
 def _check_exists(path: str, how: str) -> None:
@@ -122,6 +144,7 @@ def backbone_shapes(arch: str) -> dict[str, Any]:
   return {"params": dict(v["params"]), "batch_stats": dict(v.get("batch_stats", {}))}
 
 
+@functools.lru_cache(maxsize=None)
 def _expected_layers(arch: str) -> dict[str, list[tuple[tuple[str, str], tuple[int, ...]]]]:
   """{layer: [((collection, name), shape), ...] in Keras get_weights order}."""
   shapes = backbone_shapes(arch)
@@ -144,33 +167,129 @@ def _fmt_layers(layers: Mapping[str, Sequence[tuple[Any, tuple[int, ...]]]]) -> 
   )
 
 
-def _assemble(
-  arch: str,
-  found: Mapping[str, Sequence[tuple[str, np.ndarray]]],
-  source: str,
-) -> dict[str, Any]:
-  """Found arrays (Keras layout, get_weights order) -> backbone variables, or a mismatch error."""
-  expected = _expected_layers(arch)
+def _natural(names: Any) -> list[str]:
+  """Names in network order (numbers compared as numbers): conv2_block10 after conv2_block9."""
+  return sorted(names, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
+
+
+def _some(names: Sequence[str], k: int = 3) -> str:
+  """'a, b, c' or 'a, b ... z' (the first k - 1 and the last of a long list)."""
+  names = list(names)
+  return ", ".join(names) if len(names) <= k + 1 else f"{', '.join(names[: k - 1])} ... {names[-1]}"
+
+
+def _problems(
+  arch: str, found: Mapping[str, Sequence[tuple[str, np.ndarray]]]
+) -> tuple[list[str], list[str]]:
+  """(missing layers, layers with other shapes) of `found` for backbone `arch`."""
   missing, bad = [], []
-  for lname, ws in expected.items():
+  for lname, ws in _expected_layers(arch).items():
     if lname not in found:
       missing.append(lname)
     elif [tuple(s) for _, s in ws] != [tuple(a.shape) for _, a in found[lname]]:
       bad.append(lname)
-  if missing or bad:
-    exp = {n: [(f"{c}/{w}", s) for (c, w), s in ws] for n, ws in expected.items()}
-    got = {n: [(w, a.shape) for w, a in ws] for n, ws in found.items()}
-    msg = [f"{source}: weights do not match backbone arch {arch!r}."]
-    if missing:
-      msg.append(f"  missing layers ({len(missing)}): {', '.join(missing)}")
-    for n in bad:
-      msg.append(
-        f"  layer {n}: expected {[tuple(s) for _, s in expected[n]]}, "
-        f"found {[tuple(a.shape) for _, a in found[n]]}"
-      )
-    msg.append("  expected layers (name: weights and shapes):\n" + _fmt_layers(exp))
-    msg.append("  found layers (name: weights and shapes):\n" + _fmt_layers(got))
-    raise WeightMismatchError("\n".join(msg))
+  return _natural(missing), _natural(bad)
+
+
+def _describe(arch: str) -> str:
+  """'13 conv layers: block1_conv1 ... block5_conv3' (Keras layer names of backbone `arch`)."""
+  expected = _expected_layers(arch)
+  convs = _natural(n for n, ws in expected.items() if ws[0][0] == ("params", "kernel"))
+  bns = len(expected) - len(convs)
+  names = f"{convs[0]} ... {convs[-1]}" if len(convs) > 1 else ", ".join(convs)
+  return f"{len(convs)} conv" + (f" + {bns} batch-norm" if bns else "") + f" layers: {names}"
+
+
+def _command(source_format: str, arch: str, input_path: str, output: str | None) -> str:
+  """The `python -m ddf.weights` command converting `input_path` for backbone `arch`."""
+  cli_arch = {v: k for k, v in TORCH_ARCH.items()}.get(arch, arch)
+  return (
+    f"python -m ddf.weights --from {source_format} --arch {cli_arch} "
+    f"--input {shlex.quote(input_path)} --output {shlex.quote(output) if output else 'DIR'}"
+  )
+
+
+def _identify(candidates: Mapping[str, Mapping[str, Sequence[tuple[str, np.ndarray]]]]) -> str:
+  """The first arch whose layers all are in its candidate layers with their shapes, or ''."""
+  return next((a for a, found in candidates.items() if _problems(a, found) == ([], [])), "")
+
+
+def _mismatch(
+  arch: str,
+  found: Mapping[str, Sequence[tuple[str, np.ndarray]]],
+  source: str,
+  source_format: str,
+  candidates: Mapping[str, Mapping[str, Sequence[tuple[str, np.ndarray]]]],
+  file_names: Sequence[str],
+  output: str | None,
+) -> WeightMismatchError:
+  """The error for `found` not fitting `arch`: names the arch the file holds and the command that
+  converts it, or else a few expected vs found names and where to get the right file."""
+  base = {v: k for k, v in TORCH_ARCH.items()}.get(arch, arch) if source_format == "torch" else arch
+  detected = _identify({a: f for a, f in candidates.items() if a != arch})
+  if detected:
+    what = _describe(detected) if source_format == "keras" else _describe(detected).split(":")[0]
+    return WeightMismatchError(
+      f"{source} holds {ARCH_TITLES.get(detected, detected)} weights ({what}), not {base};\n"
+      f"  run: {_command(source_format, detected, source, output)}"
+    )
+  expected = _expected_layers(arch)
+  exp = {n: [(f"{c}/{w}", s) for (c, w), s in expected[n]] for n in _natural(expected)}
+  got = {n: [(w, a.shape) for w, a in found[n]] for n in _natural(found)}
+  details = (
+    f"expected layers of {arch} (name: weights and shapes):\n{_fmt_layers(exp)}\n"
+    f"found layers{' (state dict mapped to Keras names)' if source_format == 'torch' else ''} "
+    f"(name: weights and shapes):\n{_fmt_layers(got)}"
+  )
+  missing, bad = _problems(arch, found)
+  what = []
+  if source_format == "torch":
+    what.append(f"expected keys like {TORCH_KEYS.get(arch, '?')}")
+  if missing:
+    what.append(f"missing layers: {len(missing)} of {len(expected)} ({_some(missing)})")
+  for n in bad[:2]:
+    want = " ".join(str(tuple(s)) for _, s in exp[n])
+    what.append(f"{n} expected {want}, found {' '.join(str(tuple(s)) for _, s in got[n])}")
+  if len(bad) > 2:
+    what.append(f"{len(bad) - 2} more layers with other shapes")
+  unit = "array" if source_format == "torch" else "layer"
+  unit += "" if len(file_names) == 1 else "s"
+  unit += "" if source_format == "torch" else " with weights"
+  what.append(f"the file has {len(file_names)} {unit} ({_some(file_names) or 'none'})")
+  help_ = (TORCH_HELP if source_format == "torch" else KERAS_HELP).get(base, "")
+  return WeightMismatchError(
+    f"{source} does not fit --arch {base} ({ARCH_TITLES.get(arch, arch)}): {'; '.join(what)}.\n"
+    + (f"  to get {base} weights: {help_}" if help_ else "  use a weight file of that arch"),
+    details,
+  )
+
+
+def _assemble(
+  arch: str,
+  found: Mapping[str, Sequence[tuple[str, np.ndarray]]],
+  source: str,
+  source_format: str = "keras",
+  candidates: Mapping[str, Mapping[str, Sequence[tuple[str, np.ndarray]]]] | None = None,
+  file_names: Sequence[str] | None = None,
+  output: str | None = None,
+) -> dict[str, Any]:
+  """Found arrays (Keras layout, get_weights order) -> backbone variables, or a mismatch error.
+
+  `candidates` ({arch: its found layers}) are the other archs the file may hold, `file_names`
+  the names shown for the file's content (default: the found layers), `output` the folder named
+  in a suggested command.
+  """
+  expected = _expected_layers(arch)
+  if _problems(arch, found) != ([], []):
+    raise _mismatch(
+      arch,
+      found,
+      source,
+      source_format,
+      candidates or {},
+      _natural(found) if file_names is None else file_names,
+      output,
+    )
   out: dict[str, Any] = {"params": {}, "batch_stats": {}}
   for lname, ws in expected.items():
     for ((col, wname), _), (_, arr) in zip(ws, found[lname], strict=True):
@@ -180,15 +299,39 @@ def _assemble(
   return out
 
 
-def backbone_variables_from_keras(path: str, arch: str) -> dict[str, Any]:
+def _is_torch_file(path: str) -> bool:
+  """torch.save output: a zip archive (torch >= 1.6) or a pickle (protocol 2+)."""
+  if zipfile.is_zipfile(path):
+    return True
+  with open(path, "rb") as f:
+    return f.read(1) == b"\x80"
+
+
+def backbone_variables_from_keras(
+  path: str, arch: str, *, output: str | None = None
+) -> dict[str, Any]:
   """Keras ResNet50 / VGG16 weight file (legacy .h5 or Keras 3 .weights.h5) -> backbone variables.
 
   Returns `{'params': {layer: {...}}, 'batch_stats': {...}}` (numpy float32) for `get_backbone(arch)`.
-  Extra layers in the file (e.g. a classification top) are ignored.
+  Extra layers in the file (e.g. a classification top) are ignored. A file of another arch raises
+  a `WeightMismatchError` naming it and the command to convert it (`output`: its --output).
   """
+  import h5py
+
   path = os.fspath(path)
   _check_exists(path, KERAS_HELP.get(arch, "save the Keras model's weights to .h5"))
-  return _assemble(arch, read_keras_h5(path), path)
+  if not h5py.is_hdf5(path):
+    if _is_torch_file(path):
+      raise WeightMismatchError(
+        f"{path} is a torch.save file, not a Keras HDF5 file;\n"
+        f"  run: {_command('torch', TORCH_ARCH.get(arch, arch), path, output)}"
+      )
+    raise WeightMismatchError(
+      f"{path} is not an HDF5 file; to get Keras {arch} weights: "
+      + KERAS_HELP.get(arch, "save the Keras model's weights to .h5")
+    )
+  found = read_keras_h5(path)
+  return _assemble(arch, found, path, "keras", {a: found for a in KERAS_HELP}, output=output)
 
 
 def _torch_to_keras_layers(sd: Mapping[str, np.ndarray], arch: str) -> dict[str, list]:
@@ -235,14 +378,30 @@ def _torch_to_keras_layers(sd: Mapping[str, np.ndarray], arch: str) -> dict[str,
   return out
 
 
-def backbone_variables_from_torch(path_or_state_dict: Any, arch: str) -> dict[str, Any]:
+def backbone_variables_from_torch(
+  path_or_state_dict: Any, arch: str, *, output: str | None = None
+) -> dict[str, Any]:
   """torchvision `resnet50` / `vgg16` state dict (file saved with torch.save, or a dict of arrays)
-  -> variables of backbone `resnet50_tv` / `vgg16_tv` (`arch` may be given either way)."""
+  -> variables of backbone `resnet50_tv` / `vgg16_tv` (`arch` may be given either way).
+
+  A state dict (or a Keras file) of another arch raises a `WeightMismatchError` naming it and the
+  command to convert it (`output`: its --output).
+  """
   target = TORCH_ARCH.get(arch, arch)
   base = {v: k for k, v in TORCH_ARCH.items()}.get(target, arch)
   if isinstance(path_or_state_dict, (str, os.PathLike)):
+    import h5py
+
     source = os.fspath(path_or_state_dict)
     _check_exists(source, TORCH_HELP.get(base, "torch.save(model.state_dict(), FILE)"))
+    if h5py.is_hdf5(source):  # a Keras file: say which arch it holds
+      found = read_keras_h5(source)
+      keras_arch = _identify({a: found for a in KERAS_HELP}) or base
+      what = f" ({ARCH_TITLES[keras_arch]})" if keras_arch in ARCH_TITLES else ""
+      raise WeightMismatchError(
+        f"{source} is a Keras HDF5 weight file{what}, not a torch state dict;\n"
+        f"  run: {_command('keras', keras_arch, source, output)}"
+      )
     try:
       import torch
     except ImportError as e:  # optional dependency
@@ -256,7 +415,10 @@ def backbone_variables_from_torch(path_or_state_dict: Any, arch: str) -> dict[st
     re.sub(r"^module\.", "", k): np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
     for k, v in sd.items()
   }
-  return _assemble(target, _torch_to_keras_layers(sd, target), source)
+  candidates = {a: _torch_to_keras_layers(sd, a) for a in TORCH_ARCH.values()}
+  names = [k for k in sd if not k.endswith("num_batches_tracked")]
+  found = candidates[target] if target in candidates else _torch_to_keras_layers(sd, target)
+  return _assemble(target, found, source, "torch", candidates, names, output)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -434,10 +596,10 @@ def convert(source_format: str, arch: str, input_path: str, output_dir: str) -> 
   """Converts a weight file and writes the checkpoint; returns meta."""
   if source_format == "keras":
     target = arch
-    variables = backbone_variables_from_keras(input_path, arch)
+    variables = backbone_variables_from_keras(input_path, arch, output=output_dir)
   elif source_format == "torch":
     target = TORCH_ARCH.get(arch, arch)
-    variables = backbone_variables_from_torch(input_path, arch)
+    variables = backbone_variables_from_torch(input_path, arch, output=output_dir)
   else:
     raise ValueError(f"--from must be keras or torch, got {source_format!r}")
   meta = {
@@ -459,8 +621,18 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--arch", required=True, choices=("resnet50", "vgg16", "resnet50_tv", "vgg16_tv"))
   p.add_argument("--input", required=True, help="weight file (.h5 / .weights.h5 / torch .pth)")
   p.add_argument("--output", required=True, help="output directory")
+  p.add_argument("--verbose", action="store_true", help="on a mismatch, list all layers")
   a = p.parse_args(argv)
-  meta = convert(a.source_format, a.arch, os.path.expanduser(a.input), a.output)
+  try:
+    meta = convert(a.source_format, a.arch, os.path.expanduser(a.input), a.output)
+  except (WeightMismatchError, FileNotFoundError) as e:
+    details = getattr(e, "details", "")
+    if a.verbose and details:
+      print(details, file=sys.stderr)
+    first, *rest = str(e).split("\n")
+    hint = " (--verbose lists all layers)" if details and not a.verbose else ""
+    print("\n".join([f"error: {first}{hint}", *rest]), file=sys.stderr)
+    return 2
   print(
     f"wrote {os.path.abspath(a.output)} ({meta['num_params']} values, arch {meta['arch']}, "
     f"normalization {meta['normalization']}); use model.spatial.arch={meta['arch']} "

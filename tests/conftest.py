@@ -13,7 +13,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_PAIRS = (3, 2, 2)
-TINY_FRAMES_PER_VIDEO = 4
+TINY_FRAMES_PER_VIDEO = 4  # one window of 4 consecutive frames (configs/default.py:tiny)
 TINY_CROP = 32
 
 
@@ -33,7 +33,8 @@ def tiny_dataset(tiny_tree, tmp_path_factory):
   from ddf.data import build
 
   data_dir = tmp_path_factory.mktemp("tfds")
-  builder = build.get_builder(data_dir, "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1)
+  builder = build.get_builder(data_dir, "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1,
+                              num_windows=1)
   build.build(builder, tiny_tree)
   return builder, data_dir
 

@@ -117,7 +117,7 @@ def test_missing_splits_error_names_what_to_do(tmp_path):
 def test_two_builds_are_identical(tiny_tree, tiny_dataset, tmp_path):
   builder, _ = tiny_dataset
   again = build.get_builder(tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP,
-                            num_workers=2)  # worker processes must not change the result
+                            num_workers=2, num_windows=1)  # workers must not change the result
   build.build(again, tiny_tree)
   for split in ("val",):
     first = sorted(_records(builder, split), key=lambda r: (r["method"], r["video_id"]))
@@ -153,3 +153,144 @@ class FaceforensicsBuilderTest(tfds.testing.DatasetBuilderTestCase):
   def tearDownClass(cls):
     super().tearDownClass()
     cls._tmp.cleanup()
+
+
+# --- Issue: the real FF++ path (config names, target tracks, workers, index) -------------------
+
+
+@pytest.mark.parametrize("compression", ["c23", "c40", "raw"])
+def test_default_options_select_the_registered_config(tmp_path, compression):
+  builder = build.get_builder(tmp_path, compression)  # crashed with TFDS's "Cannot name a custom"
+  assert builder.builder_config is Faceforensics.builder_configs[compression]
+  assert builder.builder_config.sampling == "windows" and builder.builder_config.num_windows == 4
+  other = build.get_builder(tmp_path, compression, frames_per_video=16, num_windows=2)
+  assert other.builder_config.name == f"{compression}_f16_w2"
+
+
+def test_every_stored_option_changes_the_config_name():
+  base = make_config("c23").name
+  names = {make_config("c23", frames_per_video=16).name, make_config("c23", crop_size=128).name,
+           make_config("c23", sampling="uniform").name, make_config("c23", num_windows=2).name,
+           make_config("c23", margin=1.5).name, make_config("c23", min_face_size=20).name,
+           make_config("c23", methods="Deepfakes").name}
+  assert base not in names and len(names) == 7
+
+
+def test_build_cli_without_splits_says_what_to_do(tmp_path, capsys):
+  (tmp_path / "manual" / "original_sequences").mkdir(parents=True)
+  code = build.main(["--manual_dir", str(tmp_path / "manual"), "--data_dir", str(tmp_path / "d"),
+                     "--config", "c23"])
+  assert code == 2
+  err = capsys.readouterr().err
+  assert "splits" in err and "download-FaceForensics.py" in err and "Traceback" not in err
+
+
+def test_fakes_use_their_targets_track_and_report_it(tiny_dataset):
+  builder, _ = tiny_dataset
+  report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
+  for split in ("train", "val", "test"):
+    r = report["splits"][split]
+    fakes = sum(1 for rec in _records(builder, split) if rec["label"] == 1)
+    assert r["fakes_with_target_track"] == fakes and r["fakes_with_own_track"] == 0
+  records = {(r["method"], r["video_id"]): r for r in _records(builder, "train")}
+  for (method, _), rec in records.items():
+    if method != "original":
+      real = records[("original", rec["target_id"])]
+      np.testing.assert_allclose(rec["landmarks"], real["landmarks"], atol=1e-4)
+      np.testing.assert_array_equal(rec["frame_indices"], real["frame_indices"])
+
+
+def test_index_file_describes_every_record(tiny_dataset, monkeypatch):
+  builder, _ = tiny_dataset
+  index = json.loads((Path(builder.data_dir) / "ddf_index.json").read_text())["splits"]
+  for split in ("train", "val", "test"):
+    records = _records(builder, split)
+    assert [e["video_id"] for e in index[split]] == [r["video_id"] for r in records]
+    for e, r in zip(index[split], records, strict=True):
+      assert e["label"] == r["label"] and e["method"] == r["method"]
+      assert e["frame_indices"] == r["frame_indices"].tolist()
+      assert e["face_found"] == r["face_found"].tolist()
+  source = RecordSource(builder, "train")
+
+  def no_reading(*args):
+    raise AssertionError("a record was decoded to learn the labels")
+
+  monkeypatch.setattr(RecordSource, "__getitem__", no_reading)
+  assert source.labels().tolist() == [e["label"] for e in index["train"]]
+
+
+def _two_face_frames(num_frames: int = 6, hide_left: bool = False) -> np.ndarray:
+  """Frames with two people: the astronaut (left, larger face) and the cameraman (right)."""
+  import skimage
+
+  left = skimage.data.astronaut()[0:320, 100:340]
+  right = np.repeat(skimage.data.camera()[60:380, 120:360, None], 3, axis=-1)
+  frame = np.concatenate([left, right], axis=1)
+  if hide_left:  # a fake whose left face the detector no longer finds
+    frame = frame.copy()
+    frame[40:200, 60:190] = 128
+  return np.repeat(frame[None], num_frames, axis=0)
+
+
+def test_a_fake_shows_the_same_face_as_its_target(tmp_path):
+  from ddf.data import ffpp_examples
+  from ddf.data.ffpp_layout import VideoEntry
+
+  real_path, fake_path = tmp_path / "000.mp4", tmp_path / "000_001.mp4"
+  write_video(real_path, _two_face_frames())
+  write_video(fake_path, _two_face_frames(hide_left=True))
+  options = ffpp_examples.ExampleOptions(frames_per_video=4, crop_size=64, sampling="windows",
+                                         num_windows=1)
+  real = ffpp_examples.make_example(
+      VideoEntry("000", 0, "original", "c23", "000", "000", real_path), options)
+  fake_entry = VideoEntry("000_001", 1, "Deepfakes", "c23", "000", "001", fake_path)
+  with_target = ffpp_examples.make_example(fake_entry, options, real.track)
+  alone = ffpp_examples.make_example(fake_entry, options, None)
+  assert real.example is not None and real.track is not None
+  left_x = real.track.landmarks[..., 0].mean()
+  assert left_x < 240  # the tracker keeps the larger (left) face of the real video
+  assert with_target.face_source == "target"
+  np.testing.assert_allclose(with_target.example["landmarks"], real.example["landmarks"], atol=1e-4)
+  # Cropped with the target's track, the fake shows the (hidden) left face's place; tracked on
+  # its own it would show the other person.
+  assert alone.face_source == "detected" and "not built" in alone.own_track_reason
+
+  def centre_grey(result):
+    from ddf.data.ffpp_examples import decode_jpeg
+
+    crop = decode_jpeg(result.example["frames"][0]).astype(np.float32)
+    return float(np.abs(crop[24:40, 24:40] - 128).mean())
+
+  assert centre_grey(with_target) < 8 and centre_grey(real) > 20 and centre_grey(alone) > 20
+
+
+def test_fake_with_other_frame_count_gets_its_own_track(tmp_path):
+  from ddf.data import ffpp_examples
+  from ddf.data.ffpp_layout import VideoEntry
+
+  real_path, fake_path = tmp_path / "000.mp4", tmp_path / "000_001.mp4"
+  write_video(real_path, _two_face_frames(6))
+  write_video(fake_path, _two_face_frames(7))
+  options = ffpp_examples.ExampleOptions(frames_per_video=4, crop_size=64, sampling="windows",
+                                         num_windows=1)
+  real = ffpp_examples.make_example(
+      VideoEntry("000", 0, "original", "c23", "000", "000", real_path), options)
+  fake = ffpp_examples.make_example(
+      VideoEntry("000_001", 1, "Deepfakes", "c23", "000", "001", fake_path), options, real.track)
+  assert fake.face_source == "detected"
+  assert "6 frames" in fake.own_track_reason and "7" in fake.own_track_reason
+
+
+def test_worker_processes_are_single_threaded_on_cpu(tiny_tree, tmp_path):
+  builder = build.get_builder(tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP,
+                              num_workers=2, num_windows=1)
+  build.build(builder, _subset_tree(tiny_tree, tmp_path / "manual"))
+  report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
+  workers = report["workers"]
+  assert len(workers) == 2
+  for w in workers:
+    assert w["platform"] == "cpu" and w["cv2_threads"] == 1
+    assert "--xla_cpu_multi_thread_eigen=false" in w["xla_flags"]
+    assert "intra_op_parallelism_threads=1" in w["xla_flags"]
+    assert 50 < w["peak_rss_mb"] < 4000
+  assert report["peak_rss_mb_per_worker"] == max(w["peak_rss_mb"] for w in workers)

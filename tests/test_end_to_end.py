@@ -44,10 +44,18 @@ def report(run_dir) -> dict:
   return json.loads((run_dir / "eval" / "faceforensics_test.json").read_text())
 
 
+def test_evaluate_shows_progress(run_dir, capsys):
+  from ddf import evaluate
+
+  assert evaluate.main(["--workdir", str(run_dir), "--split", "val", "--no_roc"]) == 0
+  out = capsys.readouterr().out
+  assert "val: 10/10 clips scored" in out
+
+
 def _eer(y, s) -> float:
-  fpr, tpr, _ = skm.roc_curve(y, s)
-  i = int(np.nanargmin(np.abs((1 - tpr) - fpr)))
-  return float((fpr[i] + 1 - tpr[i]) / 2)
+  from tests import reference_metrics  # independent threshold sweep, no scikit-learn
+
+  return reference_metrics.equal_error_rate(y, s)
 
 
 def _check_level(r: dict, videos: list[dict]) -> None:
@@ -82,6 +90,14 @@ def test_evaluate_writes_report_matching_sklearn(report, run_dir):
     _check_level(report["per_method"][m],
                  [v for v in videos if v["label"] == 0 or v["method"] == m])
   assert list(report["per_compression"]) == ["c23"]
+  data = report["data"]  # which data the numbers were measured on
+  assert data["builder"] == "faceforensics" and data["config"] == "c23_f4_s32_w1"
+  assert data["version"] == "2.0.0" and data["options"]["sampling"] == "windows"
+  assert data["synthetic"]["pairs"] == [3, 2, 2] and data["synthetic"]["difficulty"] == 0.5
+  assert data["listed"] == data["built"] == data["scored"] == report["num_videos"] == 10
+  assert data["missing"] == [] and data["skipped"] == {} and data["not_scored"] == {}
+  lo, hi = report["video_auc_ci"]
+  assert lo <= report["video_auc"] <= hi
   roc = run_dir / "eval" / "faceforensics_test_roc.png"
   assert roc.exists() and roc.read_bytes()[:4] == b"\x89PNG"
 
@@ -142,12 +158,13 @@ def test_predict_scores_good_files_and_reports_bad_ones(run_dir, tiny_tree, tmp_
   noise = tmp_path / "noise.mp4"
   rng = np.random.default_rng(1)
   write_video(noise, (128 + rng.normal(0, 20, (8, 96, 96, 3))).clip(0, 255).astype(np.uint8))
+  missing = tmp_path / "no_such_video.mp4"
   out, viz = tmp_path / "pred.json", tmp_path / "viz"
   code = predict.main(["--workdir", str(run_dir), str(real), str(fake), str(corrupt), str(noise),
-                       "--json", str(out), "--viz", str(viz), "--threshold", "0.5"])
+                       str(missing), "--json", str(out), "--viz", str(viz), "--threshold", "0.5"])
   assert code == 1
   result = json.loads(out.read_text())
-  assert result["num_failed"] == 2
+  assert result["num_failed"] == 3
   by_file = {Path(r["file"]).name: r for r in result["videos"]}
   for good in (real, fake):
     r = by_file[good.name]
@@ -159,8 +176,23 @@ def test_predict_scores_good_files_and_reports_bad_ones(run_dir, tiny_tree, tmp_
     assert 1 <= r["frames_with_face"] <= r["frames_sampled"] == 4
     png = Path(r["viz"])
     assert png.exists() and png.parent == viz and png.read_bytes()[:4] == b"\x89PNG"
+  r = by_file[missing.name]
+  assert r["error_kind"] == "not_found" and "not found" in r["error"] and str(missing) in r["error"]
+  assert "unreadable" not in r["error"] and "manual_dir" not in r["error"]
   for bad, kind in ((corrupt, "unreadable"), (noise, "no_face")):
     r = by_file[bad.name]
     assert str(bad) in r["error"] and r["error_kind"] == kind
     assert "probability_fake" not in r
   assert len(list(viz.glob("*.png"))) == 2
+
+
+def test_predict_samples_and_detects_like_the_build(run_dir):
+  from ddf import predict
+
+  config = json.loads((run_dir / "config.json").read_text())["data"]
+  p = predict.Predictor(run_dir)
+  assert p.faces.min_face_size == config["min_face_size"] == 40
+  assert p.faces.margin == config["margin"] and p.faces.crop_size == config["crop_size"]
+  assert (p.sampling.sampling, p.sampling.num_windows) == (config["sampling"],
+                                                           config["num_windows"])
+  assert p.rule.min_face_fraction == config["min_face_fraction"]

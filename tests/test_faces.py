@@ -283,11 +283,12 @@ def _clip(astronaut: np.ndarray, num_frames: int = 8, h: int = 640, w: int = 640
 
 def test_pipeline_on_moving_clip(detector, astronaut):
   frames, offsets = _clip(astronaut)
-  # Detection at 512x512 in batches of 4: the shapes compiled by the tests above are reused.
+  # Detection at 512x512 in batches of 4: the shapes compiled by the tests above are reused
+  # (min_face_size=30 keeps the default detect_min_face=24 px at 512 / 640).
   pipe = FacePipeline(
     crop_size=128,
     margin=1.3,
-    min_face_size=25,
+    min_face_size=30,
     detect_max_side=512,
     batch_size=4,
     detector=detector,
@@ -308,7 +309,7 @@ def test_pipeline_on_moving_clip(detector, astronaut):
   assert diff.mean() < 12
   # Frame-by-frame detection gives the same result as the whole batch.
   res1 = FacePipeline(
-    crop_size=128, min_face_size=25, detect_max_side=512, batch_size=1, detector=detector
+    crop_size=128, min_face_size=30, detect_max_side=512, batch_size=1, detector=detector
   )(frames[:2])
   np.testing.assert_allclose(res1.boxes, res.boxes[:2], atol=1e-2)
 
@@ -328,3 +329,44 @@ def test_pipeline_faceless_clip(detector):
   np.testing.assert_array_equal(
     crops[1], cv2.resize(wide[1, :, 40:280], (64, 64), interpolation=cv2.INTER_AREA)
   )
+
+
+def test_detection_scale_keeps_min_face_detectable():
+  """Frames shrink towards detect_max_side only while min_face_size keeps detect_min_face px."""
+
+  def scale(min_face, h=1080, w=1920, **kw):
+    return FacePipeline(min_face_size=min_face, detector=object(), **kw).detect_scale(h, w)
+
+  assert scale(40) == pytest.approx(24 / 40)  # 1152 x 648, not 640 x 360
+  assert scale(100) == pytest.approx(640 / 1920)  # big faces: detect_max_side still applies
+  assert scale(20) == 1.0  # never upscaled
+  assert scale(40, 480, 640) == 1.0  # small frames untouched
+  assert scale(40, detect_max_side=None) == 1.0
+  assert scale(40, detect_min_face=12) == pytest.approx(12 / 36)
+
+
+def test_pipeline_finds_small_face_in_1080p(detector, camera_rgb):
+  """A 40 px face in dim, noisy 1080p frames (low-light video) with min_face_size=40.
+
+  Shrunk to 640 px for detection (13 px face) R-/O-Net rejected it in every frame; at the
+  detection scale chosen from min_face_size (24 px face) it is found in all frames.
+  """
+  (ref,) = detector.detect(camera_rgb[None])  # the cameraman's face box, as MTCNN draws it
+  box = ref.boxes[0].astype(np.float64)
+  s = 40 / (box[2] - box[0])
+  face = cv2.resize(camera_rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+  scene = cv2.resize(skimage.data.coffee(), (1920, 1080), interpolation=cv2.INTER_LINEAR)
+  rng = np.random.default_rng(3)
+  frames, truth = [], []
+  for t in range(4):
+    x0, y0 = 711 + 6 * t, 369 + 3 * t
+    f = scene.copy()
+    f[y0 : y0 + face.shape[0], x0 : x0 + face.shape[1]] = face
+    f = np.clip(f * 0.3 + rng.normal(0, 5, f.shape), 0, 255).astype(np.uint8)
+    frames.append(f)
+    truth.append(box * s + (x0, y0, x0, y0))
+  pipe = FacePipeline(crop_size=64, min_face_size=40, detector=detector)
+  res = pipe(np.stack(frames))
+  assert res.face_found.all() and res.num_faces_found == 4
+  err = np.abs(res.boxes - np.array(truth)).max()
+  assert err < 5, err

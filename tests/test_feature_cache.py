@@ -101,7 +101,7 @@ def test_loaders_on_the_cache_match_the_frames(cached):
   assert batch["backbone_maps"].shape[:2] == (6, 2) and batch["micro_inputs"].shape[:2] == (6, 2)
   # Eval: the same videos and clips in the same order; cached inputs = features of those clips.
   features = jax.jit(lambda f: frame_features(model, variables, f))
-  args = dict(clip_len=2, clips_per_video=2, local_batch_size=4)
+  args = dict(rule=pipeline.ClipRule(clip_len=2, clips_per_video=2), local_batch_size=4)
   frame_batches = list(pipeline.eval_batches(pipeline.RecordSource(builder, "val"), **args))
   cache_batches = list(pipeline.eval_batches(sources["val"], **args))
   assert len(frame_batches) == len(cache_batches)

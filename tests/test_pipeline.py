@@ -5,7 +5,7 @@ from __future__ import annotations
 import ml_collections
 import numpy as np
 
-from ddf.data import augment, pipeline
+from ddf.data import augment, pipeline, sampling
 from tests.conftest import TINY_CROP, TINY_FRAMES_PER_VIDEO
 
 
@@ -71,8 +71,9 @@ def test_per_process_shards_are_disjoint_and_cover(tiny_dataset):
   source = pipeline.RecordSource(builder, "val")
   seen = []
   for pi in range(2):
-    for batch in pipeline.eval_batches(source, clip_len=2, clips_per_video=2, local_batch_size=3,
-                                       process_index=pi, process_count=2):
+    rule = pipeline.ClipRule(clip_len=2, clips_per_video=2)
+    for batch in pipeline.eval_batches(source, rule, local_batch_size=3, process_index=pi,
+                                       process_count=2):
       assert batch.inputs["clips"].shape[0] == 3
       seen += [r for r, m in zip(batch.records, batch.mask, strict=True) if m]
   # every video exactly twice (two fixed clips), across the two processes
@@ -81,8 +82,8 @@ def test_per_process_shards_are_disjoint_and_cover(tiny_dataset):
 
 
 def test_eval_clips_are_fixed_and_evenly_spaced():
-  assert pipeline.clip_starts(32, 8, 4).tolist() == [0, 8, 16, 24]
-  assert pipeline.clip_starts(TINY_FRAMES_PER_VIDEO, 2, 1).tolist() == [0]
+  assert sampling.uniform_clip_starts(32, 8, 4).tolist() == [0, 8, 16, 24]
+  assert sampling.uniform_clip_starts(TINY_FRAMES_PER_VIDEO, 2, 1).tolist() == [0]
 
 
 def test_augmentation_is_deterministic_and_clip_consistent():

@@ -221,3 +221,21 @@ def test_determinism_across_workers_and_seeds(tmp_path, capsys):
     x = read_frames(tmp_path / "a" / r, None).frames.astype(np.float32)
     y = read_frames(tmp_path / "c" / r, None).frames.astype(np.float32)
     assert np.abs(x - y).mean() > 5, r
+
+
+def test_cli_names_differing_setting_and_flag(tmp_path, capsys):
+  out = str(tmp_path / "tiny")
+  kw = dict(pairs=(1, 1, 1), methods=("Deepfakes",), size=64, num_frames=2, workers=1)
+  synthetic.generate(out, difficulty=0.5, **kw)
+  args = ["--out", out, "--pairs", "1", "1", "1", "--methods", "Deepfakes", "--size", "64"]
+  args += ["--frames", "2", "--workers", "1", "--quiet"]
+  with pytest.raises(SystemExit) as e:
+    synthetic.main([*args, "--difficulty", "0.7", "--seed", "3"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert "--difficulty 0.5 (tree) vs 0.7 (asked)" in err and "--seed 0 (tree) vs 3 (asked)" in err
+  assert "--overwrite" in err and "--out" in err and "overwrite=True" not in err
+  assert "--size" not in err and "--pairs" not in err  # only the settings that differ
+  assert len(err.strip().splitlines()) == 1
+  synthetic.main([*args, "--difficulty", "0.7", "--overwrite"])  # the named fix works
+  assert "videos" in capsys.readouterr().out

@@ -1,5 +1,7 @@
 """Tests for ddf.data.video (OpenCV video I/O)."""
 
+import tracemalloc
+
 import cv2
 import numpy as np
 import pytest
@@ -116,3 +118,39 @@ def test_write_is_deterministic(tmp_path):
   write_video(str(tmp_path / "a.mp4"), frames, 25)
   write_video(str(tmp_path / "b.mp4"), frames, 25)
   assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+@pytest.mark.parametrize("wrong_count", [0, 5])
+def test_fallback_keeps_only_wanted_frames(tmp_path, monkeypatch, wrong_count):
+  """The last-resort decoder returns the normal path's frames without keeping every frame.
+
+  `wrong_count`: grab/retrieve also miscounts the frames, so the fallback must recount.
+  """
+  n, h, w = 120, 240, 320
+  rng = np.random.default_rng(0)
+  base = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+  frames = np.stack([np.roll(base, 3 * i, axis=1) for i in range(n)])  # distinct frames
+  path = tmp_path / "long.mp4"
+  write_video(str(path), frames, fps=25)
+  want = read_frames(path, 10)
+
+  real = video._grab_retrieve
+
+  def flaky(p, wanted):  # grab/retrieve loses a wanted frame: forces the fallback decoder
+    got, count, fps = real(p, wanted)
+    got.pop(int(wanted[len(wanted) // 2]), None)
+    return got, count + wrong_count, fps
+
+  monkeypatch.setattr(video, "_grab_retrieve", flaky)
+  tracemalloc.start()
+  try:
+    tracemalloc.reset_peak()
+    got = read_frames(path, 10)
+    _, peak = tracemalloc.get_traced_memory()
+  finally:
+    tracemalloc.stop()
+  np.testing.assert_array_equal(got.indices, want.indices)
+  np.testing.assert_array_equal(got.frames, want.frames)
+  assert (got.total_frames, got.fps, got.short) == (n, want.fps, False)
+  # Keeping every decoded frame would need n * h * w * 3 bytes (numpy/cv2 arrays are traced).
+  assert peak < 0.4 * n * h * w * 3, peak / (n * h * w * 3)

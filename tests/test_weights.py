@@ -174,16 +174,16 @@ def test_merge_pretrained_into_detector(tmp_path):
     W.merge_pretrained(variables, bad, cfg.spatial.arch)
 
 
-def test_missing_files_say_how_to_get_them(tmp_path):
+def test_missing_files_say_how_to_get_them(tmp_path, capsys):
   missing = str(tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")
   with pytest.raises(FileNotFoundError) as e:
     W.backbone_variables_from_keras(missing, "resnet50")
   assert missing in str(e.value) and "keras.applications.ResNet50" in str(e.value)
-  with pytest.raises(FileNotFoundError) as e:
-    W.main(
-      ["--from", "torch", "--arch", "resnet50", "--input", missing, "--output", str(tmp_path / "o")]
-    )
-  assert missing in str(e.value) and "torchvision" in str(e.value)
+  argv = ["--from", "torch", "--arch", "resnet50", "--input", missing, "--output", str(tmp_path)]
+  assert W.main(argv) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+  assert missing in err and "torchvision" in err
   with pytest.raises(FileNotFoundError) as e:
     W.load_backbone_variables(str(tmp_path / "nothing"), "resnet50")
   assert "nothing" in str(e.value) and "python -m ddf.weights" in str(e.value)
@@ -205,6 +205,68 @@ def test_mismatched_file_lists_layers(tmp_path):
   with pytest.raises(W.WeightMismatchError) as e:
     W.backbone_variables_from_keras(path, "resnet50")
   assert path in str(e.value) and "conv1_conv" in str(e.value) and "block1_conv1" in str(e.value)
+  assert "conv5_block3_3_bn: params/scale(2048,)" in e.value.details  # the full listing
+
+
+def test_cli_unknown_file_is_short(tmp_path, capsys):
+  path = str(tmp_path / "other.h5")
+  with h5py.File(path, "w") as f:  # a file of no known arch
+    f.attrs["layer_names"] = np.array([b"dense_1"])
+    g = f.create_group("dense_1")
+    g.attrs["weight_names"] = np.array([b"dense_1/kernel:0"])
+    g.create_dataset("dense_1/kernel:0", data=np.zeros((4, 2), np.float32))
+  argv = ["--from", "keras", "--arch", "resnet50", "--input", path, "--output", str(tmp_path / "o")]
+  assert W.main(argv) == 2
+  out, err = capsys.readouterr()
+  lines = err.strip().splitlines()
+  assert not out and len(lines) <= 2 and "Traceback" not in err
+  assert lines[0].startswith(f"error: {path} does not fit --arch resnet50")
+  assert "missing layers: 106 of 106 (conv1_bn, conv1_conv ... conv5_block3_3_conv)" in lines[0]
+  assert "the file has 1 layer with weights (dense_1)" in lines[0]
+  assert "keras.applications.ResNet50" in lines[1]  # where to get the right file
+  assert not os.path.exists(tmp_path / "o")
+  assert W.main([*argv, "--verbose"]) == 2  # --verbose adds the whole listing
+  err = capsys.readouterr().err
+  assert "conv5_block3_3_bn: params/scale(2048,)" in err and "dense_1: dense_1/kernel(4, 2)" in err
+
+
+def test_cli_wrong_arch_names_the_right_one(keras_vgg16, tmp_path, capsys):
+  _, _, (legacy, k3) = keras_vgg16
+  out_dir = str(tmp_path / "out")
+  for path in (legacy, k3):
+    argv = ["--from", "keras", "--arch", "resnet50", "--input", path, "--output", out_dir]
+    assert W.main(argv) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert not out and len(lines) <= 2 and "Traceback" not in err
+    assert lines[0].startswith(f"error: {path} holds Keras VGG16 weights (13 conv layers: ")
+    assert "block1_conv1 ... block5_conv3), not resnet50" in lines[0]
+    cmd = f"python -m ddf.weights --from keras --arch vgg16 --input {path} --output {out_dir}"
+    assert lines[-1].strip() == f"run: {cmd}"
+    assert not os.path.exists(out_dir)
+  # A Keras file given as a torch file: says so, with the arch and the command.
+  argv = ["--from", "torch", "--arch", "resnet50", "--input", legacy, "--output", out_dir]
+  assert W.main(argv) == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) <= 2 and "Keras HDF5 weight file (Keras VGG16)" in lines[0]
+  cmd = f"python -m ddf.weights --from keras --arch vgg16 --input {legacy} --output {out_dir}"
+  assert lines[-1].strip() == f"run: {cmd}"
+
+
+def test_cli_torch_file_given_as_keras(tmp_path, capsys):
+  import zipfile
+
+  path = str(tmp_path / "resnet50.pth")
+  with zipfile.ZipFile(path, "w") as z:  # the layout of torch.save (torch >= 1.6)
+    z.writestr("resnet50/data.pkl", b"\x80\x02}q\x00.")
+  argv = ["--from", "keras", "--arch", "resnet50", "--input", path, "--output", str(tmp_path / "o")]
+  assert W.main(argv) == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 2 and "torch.save file" in lines[0]
+  assert lines[1].strip() == (
+    f"run: python -m ddf.weights --from torch --arch resnet50 --input {path} "
+    f"--output {tmp_path / 'o'}"
+  )
 
 
 def _torchvision_resnet50_state_dict():
@@ -257,6 +319,22 @@ def test_torchvision_state_dict_mapping():
   )
   n = sum(np.size(a) for a in jax.tree.leaves(v))
   assert n == sum(np.size(a) for k, a in sd.items() if not k.startswith("fc.") and np.ndim(a))
+
+
+def test_torchvision_wrong_arch_names_the_right_one():
+  sd = _torchvision_resnet50_state_dict()
+  with pytest.raises(W.WeightMismatchError) as e:
+    W.backbone_variables_from_torch(sd, "vgg16", output="ckpt")
+  msg = str(e.value)
+  assert len(msg.splitlines()) <= 2, msg
+  assert "holds torchvision ResNet50 weights (53 conv + 53 batch-norm layers), not vgg16" in msg
+  assert "--from torch --arch resnet50 --input '<state dict>' --output ckpt" in msg
+  sd = {k: v for k, v in sd.items() if not k.startswith("layer4.")}  # no known arch
+  with pytest.raises(W.WeightMismatchError) as e:
+    W.backbone_variables_from_torch(sd, "resnet50")
+  msg = str(e.value)
+  assert len(msg.splitlines()) <= 2 and "missing layers: 20 of 106" in msg, msg
+  assert "layer4.2.bn3.running_var" in msg and "torchvision.models.resnet50" in msg
 
 
 def test_torchvision_numerics():

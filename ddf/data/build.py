@@ -1,58 +1,118 @@
 """Builds the FF++ TFDS dataset (and, for the embedded default, its synthetic source tree).
 
   python -m ddf.data.build --manual_dir M --data_dir D --config c23 [--frames_per_video 32]
+      [--sampling windows --num_windows 4] [--min_face_size 40] [--workers 0]
+
+Every option that changes what is stored is part of the builder config's name (e.g.
+`c23_f16_s64`), so builds with other options never overwrite or reuse each other. A synthetic
+tree lives in a folder named after its generation settings (`synthetic_dirs`), and so does the
+dataset built from it: a run with other synthetic settings never reuses another run's data.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import ml_collections
 import tensorflow_datasets as tfds
 
-from ddf.data.faceforensics import Faceforensics, make_config
+from ddf.data.faceforensics import BuildOptions, Faceforensics, make_config
 from ddf.data.ffpp_layout import CLASSIC_METHODS
 
 
 def get_builder(data_dir: str | os.PathLike, config: str = "c23", frames_per_video: int = 32,
                 crop_size: int = 256, methods: tuple[str, ...] | str = CLASSIC_METHODS,
-                num_workers: int = 0) -> Faceforensics:
-  """The FF++ builder for these options (nothing is built or read yet)."""
+                num_workers: int = 0, *, margin: float = 1.3, min_face_size: int = 40,
+                sampling: str = "windows", num_windows: int = 4,
+                detect_on_accelerator: bool = False) -> Faceforensics:
+  """The FF++ builder for these options (nothing is built or read yet).
+
+  Options equal to a registered config (`c23`, `c40`, `raw`) select that config by name, as
+  `tfds build --config c23` does, so both find the same dataset.
+  """
   cfg = make_config(config, frames_per_video=frames_per_video, crop_size=crop_size,
-                    methods=methods, num_workers=num_workers)
-  return Faceforensics(config=cfg, data_dir=os.path.expanduser(str(data_dir)),
-                       file_format="array_record")
+                    methods=methods, margin=margin, min_face_size=min_face_size,
+                    sampling=sampling, num_windows=num_windows)
+  registered = Faceforensics.builder_configs.get(cfg.name)
+  builder = Faceforensics(config=cfg.name if registered is not None else cfg,
+                          data_dir=os.path.expanduser(str(data_dir)), file_format="array_record")
+  builder.build_options = BuildOptions(num_workers=num_workers,
+                                       detect_on_accelerator=detect_on_accelerator)
+  return builder
 
 
 def build(builder: Faceforensics, manual_dir: str | os.PathLike) -> Faceforensics:
   """Builds the dataset from `manual_dir` unless it is already there."""
   manual_dir = Path(os.path.expanduser(str(manual_dir)))
+  if not (manual_dir / "splits").exists():
+    raise FileNotFoundError(
+        f"{manual_dir} has no splits/ folder (the FF++ splits train.json, val.json, test.json).\n\n"
+        + Faceforensics.MANUAL_DOWNLOAD_INSTRUCTIONS)
   builder.download_and_prepare(
       file_format="array_record",
       download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
   return builder
 
 
+def synthetic_settings(data: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The `ddf.data.synthetic.generate` arguments of a config's synthetic data."""
+  from ddf.data import synthetic
+
+  return synthetic.settings_from_config(data)
+
+
+def synthetic_dirs(data: ml_collections.ConfigDict) -> tuple[Path, Path]:
+  """(tree folder, TFDS data_dir) of a config's synthetic data, named after its settings.
+
+  `<manual_dir>/<slug>` and `<data_dir>/synthetic/<slug>`, where the slug spells the main
+  settings and ends in a digest of all of them (and of the generator's version).
+  """
+  from ddf.data import synthetic
+
+  settings = synthetic_settings(data)
+  key = json.dumps({"settings": settings, "generator": synthetic.GENERATOR_VERSION},
+                   sort_keys=True, default=list)
+  digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+  pairs = "-".join(str(p) for p in settings["pairs"])
+  slug = (f"p{pairs}_s{settings['size']}_f{settings['num_frames']}"
+          f"_d{settings['difficulty']:g}_seed{settings['seed']}_{digest}")
+  root = Path(os.path.expanduser(str(data.manual_dir)))
+  return root / slug, Path(os.path.expanduser(str(data.data_dir))) / "synthetic" / slug
+
+
+def data_dirs(data: ml_collections.ConfigDict) -> tuple[Path, Path]:
+  """(manual_dir, data_dir) a config reads: as given, or per synthetic settings."""
+  if data.get("synthetic", False):
+    return synthetic_dirs(data)
+  return Path(os.path.expanduser(str(data.manual_dir))), Path(os.path.expanduser(str(data.data_dir)))
+
+
 def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -> Faceforensics:
   """The builder of a training config's `data` field; generates/builds missing data if asked.
 
-  With `data.synthetic`, a missing `manual_dir` is filled by the synthetic FF++ generator first.
+  With `data.synthetic`, a missing tree is made by the synthetic FF++ generator first.
   """
-  builder = get_builder(data.data_dir, data.config, data.frames_per_video, data.crop_size,
-                        data.methods, data.get("build_workers", 0))
+  manual_dir, data_dir = data_dirs(data)
+  builder = get_builder(
+      data_dir, data.config, data.frames_per_video, data.crop_size, data.methods,
+      data.get("build_workers", 0), margin=data.get("margin", 1.3),
+      min_face_size=data.get("min_face_size", 40), sampling=data.get("sampling", "uniform"),
+      num_windows=data.get("num_windows", 1),
+      detect_on_accelerator=data.get("detect_on_accelerator", False))
   if not prepare or builder.data_path.exists():
     return builder
-  manual_dir = Path(os.path.expanduser(data.manual_dir))
-  if data.synthetic and not (manual_dir / "splits").exists():
+  if data.get("synthetic", False):
     from ddf.data import synthetic
 
-    print(f"Generating the synthetic FF++ tree in {manual_dir} ...", flush=True)
-    synthetic.generate(
-        manual_dir, pairs=tuple(data.synthetic_pairs), methods=tuple(builder.builder_config.methods),
-        compressions=(data.config,), size=data.synthetic_size, num_frames=data.synthetic_frames,
-        seed=data.get("synthetic_seed", 0), difficulty=data.synthetic_difficulty)
+    if not synthetic.is_complete(manual_dir):
+      print(f"Generating the synthetic FF++ tree in {manual_dir} ...", flush=True)
+      synthetic.generate(manual_dir, **synthetic_settings(data))
   elif not (manual_dir / "splits").exists():
     raise FileNotFoundError(
         f"data.manual_dir={manual_dir} has no splits/ folder and data.synthetic is False.\n\n"
@@ -62,26 +122,42 @@ def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -
   return build(builder, manual_dir)
 
 
-def main(argv: list[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__,
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m ddf.data.build", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--manual_dir", required=True, help="FF++ download tree (with splits/).")
   parser.add_argument("--data_dir", required=True, help="where the TFDS dataset is written.")
   parser.add_argument("--config", default="c23", choices=("c23", "c40", "raw"))
   parser.add_argument("--frames_per_video", type=int, default=32)
   parser.add_argument("--crop_size", type=int, default=256)
+  parser.add_argument("--sampling", default="windows", choices=("windows", "uniform"),
+                      help="windows of consecutive frames (default) or evenly spaced frames")
+  parser.add_argument("--num_windows", type=int, default=4)
+  parser.add_argument("--margin", type=float, default=1.3)
+  parser.add_argument("--min_face_size", type=int, default=40,
+                      help="smallest face side in original pixels")
   parser.add_argument("--methods", default=",".join(CLASSIC_METHODS))
   parser.add_argument("--workers", type=int, default=0, help="0 = all cores.")
+  parser.add_argument("--detect_on_accelerator", action="store_true",
+                      help="detect faces on the accelerator, in this process, in batches")
   args = parser.parse_args(argv)
-  builder = get_builder(args.data_dir, args.config, args.frames_per_video, args.crop_size,
-                        args.methods, args.workers)
-  if builder.data_path.exists():
-    print(f"Already built: {builder.data_dir}")
-    return
-  build(builder, args.manual_dir)
+  try:
+    builder = get_builder(args.data_dir, args.config, args.frames_per_video, args.crop_size,
+                          args.methods, args.workers, margin=args.margin,
+                          min_face_size=args.min_face_size, sampling=args.sampling,
+                          num_windows=args.num_windows,
+                          detect_on_accelerator=args.detect_on_accelerator)
+    if builder.data_path.exists():
+      print(f"Already built: {builder.data_dir}")
+      return 0
+    build(builder, args.manual_dir)
+  except (FileNotFoundError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   print(f"Built {builder.info.full_name} in {builder.data_dir}: "
         + ", ".join(f"{k}={v.num_examples}" for k, v in builder.info.splits.items()))
+  return 0
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main())

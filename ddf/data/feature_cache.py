@@ -11,7 +11,7 @@ Layout of one cached split (numpy `.npy` files, read as memory maps):
   <feature_cache_dir>/<dataset>-<config>-<split>-<arch>-<fingerprint>/
     backbone_maps.npy   [N, F, h, w, C]   (`data.feature_cache_dtype`, float16 by default)
     micro_inputs.npy    [N, F, m, m, 1]
-    index.json          fingerprint inputs, per-video label / id / method / compression / faces
+    index.json          fingerprint inputs, the split's index (`ddf.data.pipeline.index_entry`)
 
 The fingerprint covers the dataset (name, config, version, split size), the frame geometry, the
 backbone architecture and a digest of its weights, so new weights or a rebuilt dataset get a new
@@ -41,10 +41,10 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ddf.data.ffpp_examples import decode_jpeg
-from ddf.data.pipeline import RecordSource, record_meta
+from ddf.data.pipeline import RecordSource
 from ddf.models import FusionDetector, feature_inputs, frame_features
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the index holds the records' frame indices and faces found.
 _INDEX = "index.json"
 
 
@@ -129,11 +129,16 @@ class FeatureSource(grain.RandomAccessDataSource):
   def __getitem__(self, index: int) -> dict[str, Any]:
     video = self._videos[int(index)]
     record = {name: array[int(index)] for name, array in self._open().items()}
-    record.update(video, face_found=np.asarray(video["face_found"], bool))
+    record.update(video, face_found=np.asarray(video["face_found"], bool),
+                  frame_indices=np.asarray(video["frame_indices"], np.int64))
     return record
 
   def __repr__(self) -> str:
     return f"FeatureSource({self.directory.name}, {len(self)} videos)"
+
+  def index(self) -> list[dict[str, Any]]:
+    """The split's `index_entry` per video (as `RecordSource.index`)."""
+    return self._videos
 
   def labels(self) -> np.ndarray:
     return np.array([v["label"] for v in self._videos], np.int32)
@@ -212,10 +217,7 @@ def build(directory: Path, fp: dict[str, Any], source: Any, model: FusionDetecto
                time.time() - t0, jax.process_index())
   _sync(f"feature cache {directory.name}: features written")
   if jax.process_index() == 0:
-    records = (source[i] for i in range(n))
-    videos = [dict(record_meta(r), face_found=np.asarray(r["face_found"], bool).tolist())
-              for r in records]
-    (tmp / _INDEX).write_text(json.dumps({"fingerprint": fp, "videos": videos}))
+    (tmp / _INDEX).write_text(json.dumps({"fingerprint": fp, "videos": source.index()}))
     shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
   _sync(f"feature cache {directory.name}: complete")

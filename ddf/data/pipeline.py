@@ -2,7 +2,10 @@
 
 Train: per-process shard of a (class-balanced) index, seeded shuffle, random clip start, augmentation;
 the grain iterator state is checkpointed with the model. Eval: every video of the split, fixed clips,
-padded final batch with a validity mask.
+padded final batch with a validity mask. Which clips of a video are used (consecutive-frame
+windows, faces found) is a `ClipRule` (`ddf.data.sampling`); what every record holds (label,
+method, frame indices, faces found) comes from the per-split index the builder writes
+(`ddf_index.json`), so no record is decoded to learn it.
 
 A record holds either `frames` (JPEG bytes, `RecordSource`) or precomputed per-frame arrays
 (`backbone_maps` / `micro_inputs`, `ddf.data.feature_cache.FeatureSource`); a clip of it is the
@@ -12,7 +15,11 @@ dict of model inputs `{'clips': [T, S, S, 3] uint8}` or `{'backbone_maps': [T, .
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
+import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import grain.python as grain
@@ -21,6 +28,7 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
+from ddf.data import sampling as sampling_lib
 from ddf.data.augment import augment_clip
 from ddf.data.ffpp_examples import decode_jpeg
 from ddf.models.detector import FEATURE_INPUTS
@@ -52,12 +60,49 @@ def parse_record(example: Any) -> dict[str, Any]:
   return out
 
 
+INDEX_NAME = "ddf_index.json"
+INDEX_FORMAT = 1
+
+
+def index_entry(record: dict[str, Any]) -> dict[str, Any]:
+  """What a reader needs to know of a record without its frames (one entry of the index)."""
+  return {
+      "video_id": record["video_id"], "label": int(record["label"]), "method": record["method"],
+      "compression": record["compression"], "target_id": record.get("target_id", ""),
+      "source_id": record.get("source_id", ""), "num_frames": num_frames(record),
+      "face_found": np.asarray(record["face_found"], bool).tolist(),
+      "frame_indices": np.asarray(record["frame_indices"], np.int64).tolist()}
+
+
+def record_meta(record: dict[str, Any]) -> dict[str, Any]:
+  """label, video_id, method and compression of a record (or of an index entry)."""
+  return {"label": int(record["label"]), "video_id": record["video_id"],
+          "method": record["method"], "compression": record["compression"]}
+
+
+def write_index(builder: tfds.core.DatasetBuilder) -> Path:
+  """Writes `<data_dir>/ddf_index.json`: per split, one `index_entry` per record, in record order.
+
+  Called once at the end of a build (reads every record once, frames not decoded).
+  """
+  splits = {}
+  for split in builder.info.splits:
+    source = RecordSource(builder, split, use_index=False)
+    splits[split] = [index_entry(source[i]) for i in range(len(source))]
+  path = Path(builder.data_dir) / INDEX_NAME
+  path.write_text(json.dumps({"format": INDEX_FORMAT, "splits": splits}))
+  return path
+
+
 class RecordSource(grain.RandomAccessDataSource):
   """A split of a built dataset; frames stay JPEG bytes until a clip is chosen."""
 
-  def __init__(self, builder: tfds.core.DatasetBuilder, split: str):
+  def __init__(self, builder: tfds.core.DatasetBuilder, split: str, use_index: bool = True):
     config = builder.builder_config.name if builder.builder_config else ""
     self._name = f"{builder.name}/{config}:{split}"
+    self._index_path = Path(builder.data_dir) / INDEX_NAME if use_index else None
+    self._split = split
+    self._index: list[dict[str, Any]] | None = None
     self._source = builder.as_data_source(
         split=split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE)
 
@@ -70,23 +115,29 @@ class RecordSource(grain.RandomAccessDataSource):
   def __repr__(self) -> str:
     return f"RecordSource({self._name}, {len(self)} videos)"
 
+  def index(self) -> list[dict[str, Any]]:
+    """`index_entry` of every record: from the build's index file, else read once from records."""
+    if self._index is None:
+      entries = None
+      if self._index_path is not None and self._index_path.exists():
+        entries = json.loads(self._index_path.read_text())["splits"].get(self._split)
+      if entries is None or len(entries) != len(self):
+        logging.info("%s has no index file: reading every record once", self._name)
+        entries = [index_entry(self[i]) for i in range(len(self))]
+      self._index = entries
+    return self._index
+
   def labels(self) -> np.ndarray:
-    """[N] int labels, read once (frames are not decoded)."""
-    return np.array([int(self[i]["label"]) for i in range(len(self))], np.int32)
+    """[N] int labels (from the index; frames are not decoded)."""
+    return np.array([e["label"] for e in self.index()], np.int32)
 
 
-class BalancedSource(grain.RandomAccessDataSource):
-  """Oversamples the minority class so that one epoch holds as many reals as fakes."""
+class SubsetSource(grain.RandomAccessDataSource):
+  """The records of `source` at `positions` (in that order, repeats allowed)."""
 
-  def __init__(self, source: RecordSource, labels: np.ndarray):
+  def __init__(self, source: Any, positions: Sequence[int]):
     self._source = source
-    real, fake = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
-    if len(real) == 0 or len(fake) == 0:
-      self._index = np.arange(len(labels))
-    else:
-      major, minor = (fake, real) if len(fake) >= len(real) else (real, fake)
-      reps = int(np.ceil(len(major) / len(minor)))
-      self._index = np.concatenate([major, np.tile(minor, reps)[:len(major)]])
+    self._index = np.asarray(positions, np.int64)
 
   def __len__(self) -> int:
     return len(self._index)
@@ -95,7 +146,25 @@ class BalancedSource(grain.RandomAccessDataSource):
     return self._source[int(self._index[index])]
 
   def __repr__(self) -> str:  # grain validates restored iterator states against this.
-    return f"BalancedSource({self._source!r}, {len(self)} entries)"
+    return f"{type(self).__name__}({self._source!r}, {len(self)} entries)"
+
+
+class BalancedSource(SubsetSource):
+  """Oversamples the minority class so that one epoch holds as many reals as fakes.
+
+  `labels[k]` is the label of `source[positions[k]]` (positions: all records by default).
+  """
+
+  def __init__(self, source: Any, labels: np.ndarray, positions: Sequence[int] | None = None):
+    positions = np.arange(len(labels)) if positions is None else np.asarray(positions, np.int64)
+    real, fake = positions[labels == 0], positions[labels == 1]
+    if len(real) == 0 or len(fake) == 0:
+      index = positions
+    else:
+      major, minor = (fake, real) if len(fake) >= len(real) else (real, fake)
+      reps = int(np.ceil(len(major) / len(minor)))
+      index = np.concatenate([major, np.tile(minor, reps)[:len(major)]])
+    super().__init__(source, index)
 
 
 def num_frames(record: dict[str, Any]) -> int:
@@ -113,27 +182,58 @@ def clip_inputs(record: dict[str, Any], start: int, clip_len: int) -> dict[str, 
   return {k: np.asarray(record[k][start:start + clip_len]) for k in FEATURE_INPUTS if k in record}
 
 
-def record_meta(record: dict[str, Any]) -> dict[str, Any]:
-  """label, video_id, method and compression of a record."""
-  return {"label": int(record["label"]), "video_id": record["video_id"],
-          "method": record["method"], "compression": record["compression"]}
+@dataclasses.dataclass(frozen=True)
+class ClipRule:
+  """Which clips of a stored video a model reads (`ddf.data.sampling`).
+
+  `entry` arguments are records or index entries (both carry `frame_indices` and `face_found`).
+  """
+
+  clip_len: int
+  sampling: str = "uniform"
+  min_face_fraction: float = 1.0
+  clips_per_video: int = 1  # evaluation, uniform sampling only.
+
+  @classmethod
+  def from_config(cls, data: ml_collections.ConfigDict) -> ClipRule:
+    return cls(clip_len=int(data.clip_len), sampling=data.get("sampling", "uniform"),
+               min_face_fraction=float(data.get("min_face_fraction", 1.0)),
+               clips_per_video=int(data.get("clips_per_video_eval", 1)))
+
+  def train_starts(self, entry: dict[str, Any]) -> np.ndarray:
+    return sampling_lib.train_starts(entry["frame_indices"], entry["face_found"], self.clip_len,
+                                     self.sampling, self.min_face_fraction)
+
+  def eval_starts(self, entry: dict[str, Any]) -> np.ndarray:
+    return sampling_lib.eval_starts(entry["frame_indices"], entry["face_found"], self.clip_len,
+                                    self.sampling, self.clips_per_video, self.min_face_fraction)
+
+  def unusable_reason(self, entry: dict[str, Any]) -> str:
+    """Why a video has no clip under this rule."""
+    stored = len(entry["frame_indices"])
+    if stored < self.clip_len:
+      return f"{stored} frames stored, fewer than clip_len={self.clip_len}"
+    if self.sampling == "windows" and max(
+        (n for _, n in sampling_lib.runs(entry["frame_indices"])), default=0) < self.clip_len:
+      return f"no run of {self.clip_len} consecutive frames (video too short)"
+    return (f"no clip of {self.clip_len} frames with a face in at least "
+            f"{self.min_face_fraction:.0%} of them (data.min_face_fraction)")
 
 
 class RandomClip(grain.RandomMapTransform):
   """Record -> {'clips': [clip_len, S, S, 3] uint8 (or cached features), 'label'} at a random
-  start; frames are augmented."""
+  start among the rule's training clips; frames are augmented."""
 
-  def __init__(self, clip_len: int, augment: ml_collections.ConfigDict | None):
-    self.clip_len = clip_len
+  def __init__(self, rule: ClipRule, augment: ml_collections.ConfigDict | None):
+    self.rule = rule
     self.augment = augment
 
   def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    num = num_frames(record)
-    if num < self.clip_len:
-      raise ValueError(f"clip_len={self.clip_len} exceeds the {num} frames stored per video; "
-                       "lower data.clip_len or rebuild with more data.frames_per_video")
-    start = int(rng.integers(0, num - self.clip_len + 1))
-    inputs = clip_inputs(record, start, self.clip_len)
+    starts = self.rule.train_starts(record)
+    if not len(starts):
+      raise ValueError(f"{record['method']}/{record['video_id']}: {self.rule.unusable_reason(record)}")
+    start = int(starts[rng.integers(len(starts))])
+    inputs = clip_inputs(record, start, self.rule.clip_len)
     if self.augment is not None and "clips" in inputs:
       inputs["clips"] = augment_clip(inputs["clips"], rng, self.augment)
     return {**inputs, "label": np.int32(record["label"])}
@@ -146,7 +246,8 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
   """Infinite, shuffled (per epoch), checkpointable iterator over this process's batches.
 
   Reads `split` of `builder`, or `source` when given (e.g. a `FeatureSource`: pixel augmentation
-  does not apply to precomputed features and is skipped).
+  does not apply to precomputed features and is skipped). Videos without a usable training clip
+  (`ClipRule`) are left out.
 
   The global sample order depends on the seed only: global batch s holds positions
   [s * G, (s + 1) * G) of it (G = P * local_batch_size), and process p of P takes rows
@@ -157,11 +258,18 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
   pc = jax.process_count() if process_count is None else process_count
   if source is None:
     source = RecordSource(builder, split)
-  if data.balance:
-    source = BalancedSource(source, source.labels())
+  rule = ClipRule.from_config(data)
+  index = source.index()
+  usable = [i for i, entry in enumerate(index) if len(rule.train_starts(entry))]
+  if not usable:
+    raise ValueError(f"no video of {source!r} has a training clip: "
+                     f"{rule.unusable_reason(index[0]) if index else 'the split is empty'}")
+  labels = np.array([index[i]["label"] for i in usable], np.int32)
+  source = (BalancedSource(source, labels, usable) if data.balance
+            else SubsetSource(source, usable))
   augment = data.augment if data.augment else None
   clips = (grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
-           .random_map(RandomClip(data.clip_len, augment), seed=seed))
+           .random_map(RandomClip(rule, augment), seed=seed))
   local, global_bs = local_batch_size, local_batch_size * pc
 
   def global_position(i: int) -> int:
@@ -171,10 +279,15 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
   dataset = (grain.MapDataset.range(length).map(lambda i: clips[global_position(i)])
              .batch(local_batch_size, drop_remainder=True))
   iter_dataset = dataset.to_iter_dataset()
-  if data.num_workers:
-    iter_dataset = iter_dataset.mp_prefetch(
-        grain.MultiprocessingOptions(num_workers=data.num_workers))
+  workers = grain_workers(data.num_workers)
+  if workers:
+    iter_dataset = iter_dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
   return iter(iter_dataset)
+
+
+def grain_workers(num_workers: int) -> int:
+  """`data.num_workers`: processes that decode and augment clips (-1: one per core, at most 8)."""
+  return min(8, os.cpu_count() or 1) if num_workers < 0 else int(num_workers)
 
 
 @dataclasses.dataclass
@@ -186,35 +299,41 @@ class EvalBatch:
   records: list[int]  # [B] index of the video in the split (-1 on padding)
 
 
-def clip_starts(num_frames: int, clip_len: int, clips_per_video: int) -> np.ndarray:
-  """Fixed, evenly spaced clip starts for evaluation."""
-  if num_frames < clip_len:
-    raise ValueError(f"clip_len={clip_len} exceeds the {num_frames} frames stored per video")
-  return np.unique(np.linspace(0, num_frames - clip_len, clips_per_video).round().astype(int))
+def eval_rows(index: Sequence[dict[str, Any]], rule: ClipRule, process_index: int,
+              process_count: int) -> list[tuple[int, int]]:
+  """(video, clip start) of every clip this process scores: videos p, p + P, ... of the split."""
+  return [(i, int(s)) for i in range(process_index, len(index), process_count)
+          for s in rule.eval_starts(index[i])]
 
 
-def eval_batches(source: Sequence[dict[str, Any]], clip_len: int, clips_per_video: int,
-                 local_batch_size: int, process_index: int | None = None,
+def eval_batches(source: Any, rule: ClipRule, local_batch_size: int,
+                 process_index: int | None = None,
                  process_count: int | None = None) -> Iterator[EvalBatch]:
   """All clips of this process's share of the videos, in fixed-size padded batches.
 
-  Every process yields the same number of batches (so collective steps line up).
+  Every process yields the same number of batches (so collective steps line up); each record is
+  parsed once, however many of its clips are scored.
   """
   pi = jax.process_index() if process_index is None else process_index
   pc = jax.process_count() if process_count is None else process_count
-  n = len(source)
-  per_process = -(-n // pc)
-  mine = [i for i in range(pi, n, pc)]
-  # Clips per video are fixed, so every process can count batches without reading.
-  first = source[0] if n else None
-  starts = clip_starts(num_frames(first), clip_len, clips_per_video) if first else []
-  total_batches = -(-(per_process * len(starts)) // local_batch_size)
-  rows: list[tuple[int, int]] = [(i, s) for i in mine for s in starts]
-  padding = ({k: np.zeros_like(v) for k, v in clip_inputs(first, 0, clip_len).items()}
-             if first else {})
+  index = source.index()
+  rows = eval_rows(index, rule, pi, pc)
+  most = max((len(eval_rows(index, rule, p, pc)) for p in range(pc)), default=0)
+  total_batches = -(-most // local_batch_size)
+  if total_batches == 0:
+    return
+  first = next((i for i, e in enumerate(index) if len(rule.eval_starts(e))), None)
+  if first is None:
+    return
+  padding = {k: np.zeros_like(v) for k, v in clip_inputs(source[first], 0, rule.clip_len).items()}
+  cached: tuple[int, dict[str, Any]] | None = None
   for b in range(total_batches):
     chunk = rows[b * local_batch_size:(b + 1) * local_batch_size]
-    row_inputs = [clip_inputs(source[i], int(s), clip_len) for i, s in chunk]
+    row_inputs = []
+    for i, s in chunk:
+      if cached is None or cached[0] != i:
+        cached = (i, source[i])
+      row_inputs.append(clip_inputs(cached[1], s, rule.clip_len))
     pad = local_batch_size - len(chunk)
     row_inputs.extend([padding] * pad)
     yield EvalBatch(inputs={k: np.stack([r[k] for r in row_inputs]) for k in padding},
@@ -222,12 +341,16 @@ def eval_batches(source: Sequence[dict[str, Any]], clip_len: int, clips_per_vide
                     records=[i for i, _ in chunk] + [-1] * pad)
 
 
-def video_metadata(source: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-  """Per video: label, id, method, compression, and how many stored frames lack a face."""
+def video_metadata(source: Any, rule: ClipRule | None = None) -> list[dict[str, Any]]:
+  """Per video: label, id, method, compression, how many stored frames lack a face, and (with a
+  rule) how many clips are scored or why none is."""
   out = []
-  for i in range(len(source)):
-    r = source[i]
-    meta = record_meta(r)
-    meta["frames_without_face"] = int((~np.asarray(r["face_found"], bool)).sum())
+  for entry in source.index():
+    meta = record_meta(entry)
+    meta["frames_without_face"] = int((~np.asarray(entry["face_found"], bool)).sum())
+    if rule is not None:
+      meta["num_clips"] = int(len(rule.eval_starts(entry)))
+      if not meta["num_clips"]:
+        meta["not_scored"] = rule.unusable_reason(entry)
     out.append(meta)
   return out

@@ -53,6 +53,33 @@ SPLITS = ("train", "val", "test")
 META_FILE = "synthetic_meta.json"
 ANNOTATIONS_FILE = "synthetic_annotations.json"
 _META_VERSION = 1
+# Bumped whenever the generator's output changes, so that `ddf.data.build.synthetic_dirs` puts the
+# new data in a new folder instead of reusing a tree made by an older generator.
+GENERATOR_VERSION = 1
+
+
+def settings_from_config(data: Any) -> dict[str, Any]:
+  """`generate` keyword arguments of a training config's `data` field (configs/default.py)."""
+  return {
+    "pairs": tuple(int(p) for p in data.synthetic_pairs),
+    "methods": tuple(m.strip() for m in str(data.methods).split(",") if m.strip()),
+    "compressions": (str(data.config),),
+    "size": int(data.synthetic_size),
+    "num_frames": int(data.synthetic_frames),
+    "seed": int(data.get("synthetic_seed", 0)),
+    "difficulty": float(data.synthetic_difficulty),
+    "face_dirs": tuple(os.path.abspath(os.path.expanduser(d))
+                       for d in data.get("synthetic_face_dirs", ())),
+  }
+
+
+def is_complete(out_dir: str | os.PathLike) -> bool:
+  """Whether `out_dir` holds a tree that `generate` finished."""
+  path = os.path.join(os.fspath(out_dir), META_FILE)
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return bool(json.load(f).get("complete"))
 
 
 @dataclasses.dataclass
@@ -310,8 +337,9 @@ def generate(
     if old.get("params") != params:
       if not overwrite:
         raise ValueError(
-          f"{out_dir} holds a synthetic tree generated with other parameters ({meta_path}). "
-          "Use a new folder, or overwrite=True / --overwrite to replace it."
+          f"{out_dir} holds a synthetic tree generated with other parameters: "
+          f"{_param_diff(old.get('params'), params)} (stored in {meta_path}). "
+          "Pass --overwrite to replace it, or use another --out folder."
         )
       for sub in ("original_sequences", "manipulated_sequences", "splits"):
         shutil.rmtree(os.path.join(out_dir, sub), ignore_errors=True)
@@ -370,6 +398,41 @@ def generate(
   _write_json(os.path.join(out_dir, ANNOTATIONS_FILE), _annotations(params, ids), indent=None)
   _write_json(meta_path, {"params": params, "complete": True, "splits": splits})
   return GenerationReport(out_dir, counts, splits, videos, written, time.time() - start, workers)
+
+
+# Setting in synthetic_meta.json -> command-line flag of `main`.
+_FLAGS = {
+  "pairs": "--pairs",
+  "methods": "--methods",
+  "compressions": "--compressions",
+  "size": "--size",
+  "num_frames": "--frames",
+  "fps": "--fps",
+  "seed": "--seed",
+  "difficulty": "--difficulty",
+  "face_dirs": "--faces",
+  "version": "generator version",
+}
+
+
+def _param_diff(old: Any, new: dict[str, Any]) -> str:
+  """'--difficulty 0.5 (tree) vs 0.7 (asked); ...' for the settings that differ."""
+  if not isinstance(old, dict):
+    return "unreadable settings in the tree"
+
+  def fmt(v: Any) -> str:
+    if v is None:
+      return "(unset)"
+    if isinstance(v, (list, tuple)):
+      return " ".join(fmt(x) for x in v) if v else "(none)"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+  diffs = [
+    f"{_FLAGS.get(k, k)} {fmt(old.get(k))} (tree) vs {fmt(new.get(k))} (asked)"
+    for k in [*new, *(k for k in old if k not in new)]
+    if old.get(k) != new.get(k)
+  ]
+  return "; ".join(diffs)
 
 
 def _write_json(path: str, obj: Any, indent: int | None = 2) -> None:

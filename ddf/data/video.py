@@ -1,14 +1,15 @@
 """Video I/O shared by the whole project (OpenCV, RGB uint8 frames).
 
 `read_frames` samples frames evenly over the frames actually decoded (never trusting
-`CAP_PROP_FRAME_COUNT` alone); `write_video` writes `.mp4` with the `mp4v` codec.
+`CAP_PROP_FRAME_COUNT` alone) and keeps only the sampled frames in memory, also on its fallback
+path; `write_video` writes `.mp4` with the `mp4v` codec.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -83,6 +84,7 @@ def _to_rgb(frame: np.ndarray) -> np.ndarray:
 
 
 def _read_all(path: str) -> tuple[list[np.ndarray], float]:
+  """Every decoded frame (RGB, converted as decoded so only one copy is kept) and the fps."""
   cap = _open(path)
   try:
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -91,10 +93,33 @@ def _read_all(path: str) -> tuple[list[np.ndarray], float]:
       ok, frame = cap.read()
       if not ok or frame is None:
         break
-      frames.append(frame)
+      frames.append(_to_rgb(frame))
   finally:
     cap.release()
   return frames, fps
+
+
+def _read_wanted(path: str, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int, float]:
+  """One sequential `cap.read()` pass keeping only `wanted` (RGB). Returns (frames, count, fps).
+
+  Memory is the kept frames plus one decoded frame, whatever the length of the video.
+  """
+  want = set(int(i) for i in wanted)
+  cap = _open(path)
+  out: dict[int, np.ndarray] = {}
+  try:
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    n = 0
+    while True:
+      ok, frame = cap.read()
+      if not ok or frame is None:
+        break
+      if n in want:
+        out[n] = _to_rgb(frame)
+      n += 1
+  finally:
+    cap.release()
+  return out, n, fps
 
 
 def _count_by_grab(path: str) -> int:
@@ -127,58 +152,77 @@ def _grab_retrieve(path: str, wanted: np.ndarray) -> tuple[dict[int, np.ndarray]
   return out, n, fps
 
 
-def read_frames(path: str | os.PathLike, num_frames: int | None = None) -> VideoFrames:
-  """Reads `num_frames` evenly spaced RGB frames (all frames if None).
+def read_frames(path: str | os.PathLike, num_frames: int | None = None, *,
+                sampler: Callable[[int], np.ndarray] | None = None) -> VideoFrames:
+  """Reads `num_frames` evenly spaced RGB frames (all frames if None), or the frames `sampler`
+  picks.
 
-  Indices are `np.linspace(0, n-1, num_frames).round()` over the `n` frames actually decoded;
-  when `n < num_frames` indices repeat and `short` is True.
+  Indices are `sampler(n)` over the `n` frames actually decoded, by default
+  `np.linspace(0, n-1, num_frames).round()`; when indices repeat (a video shorter than asked)
+  `short` is True.
 
   Raises:
     VideoError: missing, unreadable or corrupt file, or a video with zero frames.
   """
   path = os.fspath(path)
-  if num_frames is None:
+  if num_frames is None and sampler is None:
     frames, fps = _read_all(path)
     if not frames:
       raise _corrupt(path)
     idx = np.arange(len(frames), dtype=np.int32)
-    return _pack([_to_rgb(f) for f in frames], idx, fps, len(frames), short=False)
+    return _pack(frames, idx, fps, len(frames), short=False)
 
-  if num_frames <= 0:
-    raise ValueError(f"num_frames must be positive or None, got {num_frames}")
+  if sampler is None:
+    if num_frames <= 0:
+      raise ValueError(f"num_frames must be positive or None, got {num_frames}")
+
+    def sampler(total: int) -> np.ndarray:
+      return sample_indices(total, num_frames)
+
+  def pack(frames: list[np.ndarray], idx: np.ndarray, n: int) -> VideoFrames:
+    return _pack(frames, idx, fps, n, short=len(np.unique(idx)) < len(idx))
+
   cap = _open(path)
   hint = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
   cap.release()
 
   if hint > 0:
     # Fast path: trust the hint for choosing frames, then verify against the decoded count.
-    idx = sample_indices(hint, num_frames)
+    idx = sampler(hint)
     got, n, fps = _grab_retrieve(path, idx)
     if n == 0:
       raise _corrupt(path)
     if n == hint and all(int(i) in got for i in idx):
-      return _pack([_to_rgb(got[int(i)]) for i in idx], idx, fps, n, short=n < num_frames)
+      return pack([_to_rgb(got[int(i)]) for i in idx], idx, n)
     # Hint was wrong: redo with the true count (one more grab/retrieve pass).
-    idx = sample_indices(n, num_frames)
+    idx = sampler(n)
     got, n2, fps = _grab_retrieve(path, idx)
     if n2 == n and all(int(i) in got for i in idx):
-      return _pack([_to_rgb(got[int(i)]) for i in idx], idx, fps, n, short=n < num_frames)
+      return pack([_to_rgb(got[int(i)]) for i in idx], idx, n)
   else:
     n = _count_by_grab(path)
     if n == 0:
       raise _corrupt(path)
-    idx = sample_indices(n, num_frames)
+    idx = sampler(n)
     got, n2, fps = _grab_retrieve(path, idx)
     if n2 == n and all(int(i) in got for i in idx):
-      return _pack([_to_rgb(got[int(i)]) for i in idx], idx, fps, n, short=n < num_frames)
+      return pack([_to_rgb(got[int(i)]) for i in idx], idx, n)
 
-  # Last resort: decode everything (unstable grab/retrieve on odd files).
-  frames, fps = _read_all(path)
-  if not frames:
-    raise _corrupt(path)
-  n = len(frames)
-  idx = sample_indices(n, num_frames)
-  return _pack([_to_rgb(frames[int(i)]) for i in idx], idx, fps, n, short=n < num_frames)
+  # Last resort (unstable grab/retrieve on odd files): sequential `cap.read()` passes keeping only
+  # the wanted frames. The first pass trusts the grab count `n`; if `read` decodes a different
+  # number of frames, that pass has counted them and the next one keeps the right indices.
+  for _ in range(3):
+    idx = sampler(n)
+    got, n_read, fps = _read_wanted(path, idx)
+    if n_read == 0:
+      raise _corrupt(path)
+    if n_read == n:
+      return pack([got[int(i)] for i in idx], idx, n)
+    n = n_read
+  raise VideoError(
+    f"Video {path!r} decodes a different number of frames on every pass: the file is corrupt. "
+    "Re-encode it (e.g. `ffmpeg -i in -c:v libx264 out.mp4`) or remove it from the dataset."
+  )
 
 
 def _pack(

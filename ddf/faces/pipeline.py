@@ -1,11 +1,13 @@
 """Per-video face pipeline: detect (MTCNN) -> one face track -> 5-point aligned crops.
 
 `FacePipeline()(frames)` takes T frames [T, H, W, 3] uint8 RGB of one video and returns a
-`FaceTrackResult`. Frames larger than `detect_max_side` are downscaled (area) for detection only;
-boxes/landmarks are mapped back to the original frame and crops are warped from the full-res
-frames. When no face is found in any frame, `face_found` is all False, `num_faces_found` is 0,
-the crops are the centre square of each frame resized to S x S, boxes are that square and
-landmarks are the template points: the caller (e.g. the dataset builder) decides to skip.
+`FaceTrackResult`. Frames larger than `detect_max_side` are downscaled (area) for detection only,
+but never so far that a face of `min_face_size` pixels gets smaller than `detect_min_face` pixels
+(see `FacePipeline`); boxes/landmarks are mapped back to the original frame and crops are warped
+from the full-res frames. When no face is found in any frame, `face_found` is all False,
+`num_faces_found` is 0, the crops are the centre square of each frame resized to S x S, boxes are
+that square and landmarks are the template points: the caller (e.g. the dataset builder) decides
+to skip.
 """
 
 from __future__ import annotations
@@ -68,18 +70,32 @@ def centre_square_crops(frames: np.ndarray, crop_size: int) -> tuple[np.ndarray,
 class FacePipeline:
   """Detect -> track -> align for one video.
 
+  Detection scale: frames are detected at `f * (H, W)` with
+  `f = min(1, max(detect_max_side / max(H, W), detect_min_face / min_face_size))`, so big frames
+  are shrunk towards `detect_max_side` only as far as a face of `min_face_size` original pixels
+  keeps at least `detect_min_face` (default 24) pixels in the detection image. MTCNN's P-Net
+  window is 12 px and its R-/O-Net inputs are 24 / 48 px: a face shrunk to ~12 px is still
+  proposed by P-Net, but R-/O-Net then see an upsampled blur and reject dim or noisy faces, and
+  boxes / landmarks lose precision. E.g. 1920x1080 frames: `min_face_size=40` detects at
+  1152x648, `min_face_size=72` or more at 640x360 (`detect_max_side`), `min_face_size=24` or less
+  at full resolution. P-Net's cost barely depends on `f` (its first pyramid level is always
+  `12 / min_face_size` of the original frame); the price of a larger `f` is the resize and the
+  larger images held for R-/O-Net crops.
+
   Args:
     crop_size: side S of the aligned crops.
     margin: the face spans 1/margin of the crop (see `align.crop_template`).
-    min_face_size: smallest face side in original-frame pixels (at least 12 pixels of the
-      detection image after downscaling).
-    detect_max_side: frames whose longer side exceeds this are downscaled for detection
-      (None: detect at full resolution).
+    min_face_size: smallest face side to find, in original-frame pixels (MTCNN is given
+      `max(min_face_size * f, 12)` pixels of the detection image).
+    detect_max_side: frames whose longer side exceeds this are downscaled for detection, as far as
+      `detect_min_face` allows (None: detect at full resolution).
     thresholds: MTCNN P/R/O-Net thresholds.
     batch_size: frames per detector call (None: all frames of the video at once).
     max_gap: longest gap (frames) filled by linear interpolation.
     iou_threshold: IoU for linking detections into a track.
     detector: an `MTCNN` to share (default: a new one).
+    detect_min_face: smallest side, in detection-image pixels, that a face of `min_face_size` may
+      be shrunk to (24: R-Net's input size; MTCNN's P-Net window, 12, is its hard limit).
   """
 
   def __init__(
@@ -93,6 +109,7 @@ class FacePipeline:
     max_gap: int = 3,
     iou_threshold: float = 0.3,
     detector: MTCNN | None = None,
+    detect_min_face: float = 24.0,
   ):
     self.crop_size = crop_size
     self.margin = margin
@@ -103,6 +120,7 @@ class FacePipeline:
     self.max_gap = max_gap
     self.iou_threshold = iou_threshold
     self.detector = detector if detector is not None else MTCNN()
+    self.detect_min_face = detect_min_face
 
   def __call__(self, frames: np.ndarray) -> FaceTrackResult:
     """frames [T, H, W, 3] uint8 RGB -> `FaceTrackResult`."""
@@ -116,13 +134,21 @@ class FacePipeline:
       raise ValueError(f"expected frames [T, H, W, 3] uint8, got {frames.shape} {frames.dtype}")
     return frames
 
+  def detect_scale(self, height: int, width: int) -> float:
+    """Downscale factor f <= 1 of the detection image for frames of this size (class doc)."""
+    if not self.detect_max_side or max(height, width) <= self.detect_max_side:
+      return 1.0
+    f = self.detect_max_side / max(height, width)
+    if self.min_face_size > 0:
+      f = max(f, self.detect_min_face / self.min_face_size)
+    return min(f, 1.0)
+
   def detect(self, frames: np.ndarray) -> list[FaceDetections]:
     """Per-frame detections in original-frame coordinates (downscaled for detection)."""
     frames = self._check(frames)
     t, h, w, _ = frames.shape
-    f = 1.0
-    if self.detect_max_side and max(h, w) > self.detect_max_side:
-      f = self.detect_max_side / max(h, w)
+    f = self.detect_scale(h, w)
+    if f < 1.0:
       hs, ws = max(int(round(h * f)), 1), max(int(round(w * f)), 1)
       small = np.stack([cv2.resize(x, (ws, hs), interpolation=cv2.INTER_AREA) for x in frames])
       fy, fx = hs / h, ws / w

@@ -124,7 +124,8 @@ class FusionDetector(nn.Module):
     if "spatial" in branches or "temporal" in branches:
       if backbone_maps is None:
         backbone = get_backbone(self.spatial_arch, dtype, remat=self.spatial_remat, name="backbone")
-        maps = backbone(_needs(frames, "backbone_maps"), train and not self.spatial_freeze)
+        spatial_in = _resize(_needs(frames, "backbone_maps"), self.spatial_image_size)
+        maps = backbone(spatial_in, train and not self.spatial_freeze)
         if self.spatial_freeze:
           maps = jax.lax.stop_gradient(maps)
         maps = maps.reshape(b, t, *maps.shape[1:])
