@@ -49,7 +49,7 @@ def test_evaluate_shows_progress(run_dir, capsys):
 
   assert evaluate.main(["--workdir", str(run_dir), "--split", "val", "--no_roc"]) == 0
   out = capsys.readouterr().out
-  assert "val: 10/10 clips scored" in out
+  assert "val: 20/20 clips scored" in out  # 2 pairs: 4 reals + 16 fakes, one window each
 
 
 def _eer(y, s) -> float:
@@ -94,7 +94,7 @@ def test_evaluate_writes_report_matching_sklearn(report, run_dir):
   assert data["builder"] == "faceforensics" and data["config"] == "c23_f4_s32_w1"
   assert data["version"] == "2.0.0" and data["options"]["sampling"] == "windows"
   assert data["synthetic"]["pairs"] == [3, 2, 2] and data["synthetic"]["difficulty"] == 0.5
-  assert data["listed"] == data["built"] == data["scored"] == report["num_videos"] == 10
+  assert data["listed"] == data["built"] == data["scored"] == report["num_videos"] == 20
   assert data["missing"] == [] and data["skipped"] == {} and data["not_scored"] == {}
   lo, hi = report["video_auc_ci"]
   assert lo <= report["video_auc"] <= hi

@@ -8,7 +8,10 @@ from pathlib import Path
 
 CLASSIC_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 OPTIONAL_METHODS = ("FaceShifter",)
-ALL_METHODS = CLASSIC_METHODS + OPTIONAL_METHODS
+# Cue-isolating manipulations of the synthetic generator only (`ddf.data.synthetic`), each
+# invisible by construction to some branches of the detector (configs/diagnostics.py).
+DIAGNOSTIC_METHODS = ("Shuffled", "ChromaShift", "FrozenMouth")
+ALL_METHODS = CLASSIC_METHODS + OPTIONAL_METHODS + DIAGNOSTIC_METHODS
 COMPRESSIONS = ("raw", "c23", "c40")
 SPLITS = ("train", "val", "test")
 REAL = "original"
