@@ -115,7 +115,7 @@ def _train_builder_config(config: ml_collections.ConfigDict) -> str:
   if config.data.name == "faceforensics":
     from ddf.data import build as data_build
 
-    return data_build.builder_from_config(config.data, prepare=False).builder_config.name
+    return data_build.builder_config_name(config.data)
   return str(config.data.config)
 
 

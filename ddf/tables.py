@@ -78,10 +78,10 @@ class Run:
     c = self.config
     if c.get("data.name") == "faceforensics":
       try:
-        from ddf.data.faceforensics import make_config
+        from ddf.data.build import builder_config_name
 
-        return make_config(c["data.config"], frames_per_video=c["data.frames_per_video"],
-                           crop_size=c["data.crop_size"], methods=c["data.methods"]).name
+        return builder_config_name({k[len("data."):]: v for k, v in c.items()
+                                    if k.startswith("data.")})
       except Exception:  # noqa: BLE001 - fall back to the compression name.
         pass
     return str(c.get("data.config", ""))

@@ -93,18 +93,30 @@ def data_dirs(data: ml_collections.ConfigDict) -> tuple[Path, Path]:
   return Path(os.path.expanduser(str(data.manual_dir))), Path(os.path.expanduser(str(data.data_dir)))
 
 
+def stored_options(data: Any) -> dict[str, Any]:
+  """`make_config` arguments of a config's `data` field (a ConfigDict or a plain dict)."""
+  get = data.get
+  return dict(compression=get("config"), frames_per_video=get("frames_per_video"),
+              crop_size=get("crop_size"), methods=get("methods"), margin=get("margin", 1.3),
+              min_face_size=get("min_face_size", 40), sampling=get("sampling", "uniform"),
+              num_windows=get("num_windows", 1))
+
+
+def builder_config_name(data: Any) -> str:
+  """The builder config name a config's `data` field trains on (e.g. `c23_f16_s64_w2`)."""
+  return make_config(**stored_options(data)).name
+
+
 def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -> Faceforensics:
   """The builder of a training config's `data` field; generates/builds missing data if asked.
 
   With `data.synthetic`, a missing tree is made by the synthetic FF++ generator first.
   """
   manual_dir, data_dir = data_dirs(data)
+  options = stored_options(data)
   builder = get_builder(
-      data_dir, data.config, data.frames_per_video, data.crop_size, data.methods,
-      data.get("build_workers", 0), margin=data.get("margin", 1.3),
-      min_face_size=data.get("min_face_size", 40), sampling=data.get("sampling", "uniform"),
-      num_windows=data.get("num_windows", 1),
-      detect_on_accelerator=data.get("detect_on_accelerator", False))
+      data_dir, options.pop("compression"), num_workers=data.get("build_workers", 0),
+      detect_on_accelerator=data.get("detect_on_accelerator", False), **options)
   if not prepare or builder.data_path.exists():
     return builder
   if data.get("synthetic", False):
