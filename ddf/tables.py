@@ -93,6 +93,8 @@ class Run:
 
   def base_label(self) -> str:
     c = self.config
+    if c.get("baseline"):  # written by `python -m ddf.baselines`
+      return f"baseline: {c['baseline']}"
     name = c.get("ablation") or "+".join(_SHORT[b] for b in self.branches())
     label = f"{c.get('model.spatial.arch', '?')} {name}"
     if c.get("model.fusion", "concat") != "concat":

@@ -1,0 +1,148 @@
+"""Shallow baselines (`ddf.baselines`): eval JSON in the detector's format, C chosen on val only."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from tests.conftest import REPO
+
+BASELINES = ("grid_logreg", "face_edge_ratio")
+
+
+def _main(workdir: Path, data_dir: Path, baseline: str) -> None:
+  """`python -m ddf.baselines ...` in process, on the tiny dataset (flags reset afterwards)."""
+  from absl import flags
+
+  from ddf import baselines
+
+  overrides = {"data.data_dir": data_dir, "data.manual_dir": "/nonexistent",
+               "data.synthetic": False}
+  argv = ["ddf.baselines", f"--config={REPO / 'configs/default.py'}:tiny",
+          *[f"--config.{k}={v}" for k, v in overrides.items()],
+          "--workdir", str(workdir), "--baseline", baseline]
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(sys, "argv", argv)  # config_flags reads its overrides from sys.argv
+    try:
+      baselines.main(flags.FLAGS(argv))
+    finally:
+      flags.FLAGS.unparse_flags()
+      for name in [n for n in flags.FLAGS if n.startswith("config.")]:
+        delattr(flags.FLAGS, name)  # override flags are defined anew at every parse
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_dataset, tmp_path_factory) -> dict[str, Path]:
+  """baseline -> workdir of one run on the tiny dataset."""
+  _, data_dir = tiny_dataset
+  out = {}
+  for name in BASELINES:
+    out[name] = tmp_path_factory.mktemp("baselines") / name
+    _main(out[name], data_dir, name)
+  return out
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_main_writes_eval_reports_like_the_detector(runs, name):
+  from ddf import tables
+
+  workdir = runs[name]
+  config = json.loads((workdir / "config.json").read_text())
+  assert config["baseline"] == name and config["data"]["crop_size"] == 32
+  assert ("C" in config["baseline_params"]) == (name == "grid_logreg")
+  for split in ("val", "test"):
+    report = json.loads((workdir / "eval" / f"faceforensics_{split}.json").read_text())
+    for key in ("video_auc", "video_auc_ci", "clip_auc", "per_method", "per_compression",
+                "videos", "data", "not_scored", "num_videos"):
+      assert key in report, key
+    assert report["split"] == split and report["dataset"] == "faceforensics"
+    assert report["baseline"] == name and report["checkpoint_step"] == 0
+    assert report["builder_config"] == report["data"]["config"]
+    videos = report["videos"]
+    assert len(videos) == report["num_videos"] == report["data"]["scored"]
+    assert report["num_videos"] == report["data"]["built"] > 0 and not report["not_scored"]
+    y, s = [v["label"] for v in videos], [v["score"] for v in videos]
+    assert all(0.0 <= v <= 1.0 for v in s)
+    assert report["video_auc"] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
+    lo, hi = report["video_auc_ci"]
+    assert lo <= report["video_auc"] <= hi or math.isnan(lo)
+  # ddf.tables reads the workdir like a trained run's (cross-dataset table: test video AUC).
+  (row,) = tables.build_tables(tables.load_runs([workdir]))[2].rows
+  assert row[-1] == [pytest.approx(report["video_auc"])]
+
+
+def _clips(rng: np.random.Generator, n: int, blurred: bool, size: int = 32, t: int = 4
+           ) -> np.ndarray:
+  """[n, t, size, size, 3] uint8 textures; `blurred`: the central half low-passed."""
+  out = rng.integers(0, 256, [n, t, size, size, 3]).astype(np.uint8)
+  if blurred:
+    lo, hi = size // 4, 3 * size // 4
+    for clip in out:
+      for frame in clip:
+        frame[lo:hi, lo:hi] = cv2.GaussianBlur(frame[lo:hi, lo:hi], (7, 7), 2.0)
+  return out
+
+
+def _clip_set(split: str, rng: np.random.Generator, n: int, featurize):
+  from ddf.baselines import ClipSet
+
+  x = featurize(np.concatenate([_clips(rng, n, False), _clips(rng, n, True)]))
+  labels = np.repeat([0, 1], n).astype(np.int32)
+  meta = [{"label": int(y), "video_id": str(i), "method": "original" if y == 0 else "Blur",
+           "compression": "c23", "frames_without_face": 0} for i, y in enumerate(labels)]
+  return ClipSet(split, x, np.arange(2 * n), labels, meta)
+
+
+def test_grid_features_separate_blurred_centres():
+  from ddf import baselines
+
+  rng = np.random.default_rng(0)
+  train, val, test = (_clip_set(s, rng, 8, baselines.grid_features)
+                      for s in ("train", "val", "test"))
+  assert train.x.shape == (16, 12 * baselines.GRID ** 2) and train.x.dtype == np.float32
+  model, c, aucs = baselines.select_c(train, val)
+  assert c in baselines.C_GRID and set(aucs) == {str(c) for c in baselines.C_GRID}
+  assert baselines.video_auc(test, model.predict_proba(test.x)[:, 1]) == 1.0
+  # No training: less edge energy in the face box than around it.
+  ratio = baselines.edge_log_ratio(np.concatenate([_clips(rng, 4, False), _clips(rng, 4, True)]),
+                                   margin=2.0)
+  assert ratio[4:].max() < ratio[:4].min()
+
+
+def test_c_is_chosen_on_val_never_on_test(runs, tiny_dataset, tmp_path, monkeypatch):
+  from ddf import baselines
+
+  calls = []
+  load, select = baselines.load_split, baselines.select_c
+
+  def noisy_load(builder, split, rule, featurize):
+    clips = load(builder, split, rule, featurize)
+    calls.append(("load", split))
+    if split == "test":  # test features that would change any choice made on them
+      clips.x = np.random.default_rng(1).normal(size=clips.x.shape).astype(np.float32)
+    return clips
+
+  def spy_select(train, val, *args, **kwargs):
+    calls.append(("select", train.split, val.split))
+    return select(train, val, *args, **kwargs)
+
+  monkeypatch.setattr(baselines, "load_split", noisy_load)
+  monkeypatch.setattr(baselines, "select_c", spy_select)
+  _main(tmp_path / "noisy", tiny_dataset[1], "grid_logreg")
+  assert calls == [("load", "train"), ("load", "val"), ("select", "train", "val"),
+                   ("load", "test")]
+  val_json = "eval/faceforensics_val.json"
+  clean = json.loads((runs["grid_logreg"] / val_json).read_text())["baseline_params"]
+  noisy = json.loads((tmp_path / "noisy" / val_json).read_text())["baseline_params"]
+  assert json.loads((tmp_path / "noisy" / "config.json").read_text())["baseline_params"] == {
+      "C": noisy["C"]}
+  assert noisy["C"] == clean["C"] and noisy["val_video_auc_by_C"] == clean["val_video_auc_by_C"]
+  aucs = clean["val_video_auc_by_C"]  # the smallest C among the best val AUCs
+  assert clean["C"] == min(float(c) for c, a in aucs.items() if a == max(aucs.values()))
