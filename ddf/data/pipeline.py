@@ -95,22 +95,36 @@ def write_index(builder: tfds.core.DatasetBuilder) -> Path:
 
 
 class RecordSource(grain.RandomAccessDataSource):
-  """A split of a built dataset; frames stay JPEG bytes until a clip is chosen."""
+  """A split of a built dataset; frames stay JPEG bytes until a clip is chosen.
+
+  Pickles without its open files (grain worker processes reopen the split from its directory).
+  """
 
   def __init__(self, builder: tfds.core.DatasetBuilder, split: str, use_index: bool = True):
     config = builder.builder_config.name if builder.builder_config else ""
     self._name = f"{builder.name}/{config}:{split}"
+    self._data_dir = str(builder.data_dir)
     self._index_path = Path(builder.data_dir) / INDEX_NAME if use_index else None
     self._split = split
     self._index: list[dict[str, Any]] | None = None
     self._source = builder.as_data_source(
         split=split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE)
 
+  def _records(self):
+    if self._source is None:
+      builder = tfds.builder_from_directory(self._data_dir)
+      self._source = builder.as_data_source(
+          split=self._split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE)
+    return self._source
+
+  def __getstate__(self) -> dict[str, Any]:
+    return dict(self.__dict__, _source=None)
+
   def __len__(self) -> int:
-    return len(self._source)
+    return len(self._records())
 
   def __getitem__(self, index: int) -> dict[str, Any]:
-    return parse_record(self._source[int(index)])
+    return parse_record(self._records()[int(index)])
 
   def __repr__(self) -> str:
     return f"RecordSource({self._name}, {len(self)} videos)"
