@@ -1,18 +1,21 @@
 """Paper-style tables from trained and evaluated workdirs (markdown, LaTeX and CSV).
 
-  python -m ddf.tables --workdirs runs/abl_* runs/ffpp_* --out runs/tables [--split test]
+  python -m ddf.tables --workdirs runs/ablations/*/seed* runs/ffpp_* --out runs/tables [--split test]
 
-Reads each workdir's `config.json` and `eval/*.json` (written by `ddf.train` / `ddf.evaluate`) and
-writes under OUT:
+Reads each workdir's `config.json` and `eval/*.json` (written by `ddf.train`, `ddf.evaluate` or
+`ddf.baselines`) and writes under OUT:
   ffpp.{md,tex,csv}           rows = models, columns = compression x method (+ All), video ACC and
                               AUC (%), on the training dataset and builder config (in-dataset).
-  ablation.{md,tex,csv}       which branches are on -> video AUC / ACC / EER, clip AUC (%).
+  ablation.{md,tex,csv}       which branches are on -> video AUC / ACC / EER, clip AUC (%);
+                              baselines are rows too (no branch on).
   cross_dataset.{md,tex,csv}  train dataset -> every evaluated dataset, video AUC (%).
+  diagnostics.{md,tex,csv}    branch x cue-isolating method (configs/diagnostics.py), AUC (%).
 Runs whose configs differ only by `seed` (and by paths, mesh, logging or worker counts) are one
-row: mean ± sample std over the seeds (`seeds` column); a single run shows its value. A row's name
-is its backbone and branches (the ablation name when set), plus the config keys that tell apart
-rows that would otherwise share a name. The CSV files hold the numbers unformatted (`<col>` mean,
-`<col>_std`), in percent.
+row: mean ± sample std over the seeds (`seeds` column); a single run shows its value and, for an
+AUC, its 95% bootstrap interval over videos in brackets. A row's name is its backbone and
+branches (the ablation name when set; `baseline: <name>` for a baseline), plus the config keys
+that tell apart rows that would otherwise share a name. The CSV files hold the numbers
+unformatted (`<col>` mean, `<col>_std`, `<col>_ci_lo`, `<col>_ci_hi`), in percent.
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ class Run:
     return str(c.get("data.config", ""))
 
   def branches(self) -> tuple[str, ...]:
+    if self.config.get("baseline"):
+      return ()
     raw = self.config.get("model.branches", ",".join(_BRANCHES))
     names = raw.split(",") if isinstance(raw, str) else list(raw)
     return tuple(b for b in _BRANCHES if b in [n.strip() for n in names])
@@ -163,8 +168,16 @@ class Table:
   groups: list[tuple[str, int]] | None = None  # LaTeX multicolumn groups over the value columns.
 
 
-def _stats(values: list[float]) -> tuple[float, float, int]:
-  vals = [v for v in values if v is not None and not math.isnan(v)]
+@dataclass(frozen=True)
+class Value:
+  """One run's value of a metric (a fraction) and, for AUCs, its 95% bootstrap interval."""
+
+  value: float
+  ci: tuple[float, float] | None = None
+
+
+def _stats(values: list[Value]) -> tuple[float, float, int]:
+  vals = [v.value for v in values if v.value is not None and not math.isnan(v.value)]
   if not vals:
     return math.nan, math.nan, 0
   mean = sum(vals) / len(vals)
@@ -173,28 +186,41 @@ def _stats(values: list[float]) -> tuple[float, float, int]:
   return 100 * mean, 100 * std, len(vals)
 
 
+def _single_ci(values: list[Value]) -> tuple[float, float] | None:
+  """The bootstrap interval (percent) of a cell holding one run, if it has one."""
+  vals = [v for v in values if not math.isnan(v.value)]
+  if len(vals) != 1 or vals[0].ci is None or any(math.isnan(x) for x in vals[0].ci):
+    return None
+  return 100 * vals[0].ci[0], 100 * vals[0].ci[1]
+
+
 def _fmt(cell: Any, latex: bool = False) -> str:
+  """Mean ± sample std over seeds; one seed: the value [95% bootstrap interval] where known."""
   if not isinstance(cell, list):
     return str(cell)
   mean, std, n = _stats(cell)
   if n == 0:
     return "–"
   if n == 1:
-    return f"{mean:.2f}"
+    ci = _single_ci(cell)
+    return f"{mean:.2f}" if ci is None else f"{mean:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
   return f"{mean:.2f} $\\pm$ {std:.2f}" if latex else f"{mean:.2f} ± {std:.2f}"
 
 
-def _metric(report: dict[str, Any], subset: str, key: str) -> float:
+def _metric(report: dict[str, Any], subset: str, key: str) -> Value:
   r = report
   if subset != "All":
     r = report.get("per_method", {}).get(subset) or report.get("per_compression", {}).get(subset)
-  return float("nan") if r is None or r.get(key) is None else float(r[key])
+  if r is None or r.get(key) is None:
+    return Value(float("nan"))
+  ci = r.get(f"{key}_ci")
+  return Value(float(r[key]), None if ci is None else (float(ci[0]), float(ci[1])))
 
 
 def _ffpp_table(runs: Sequence[Run], split: str, level: str) -> Table:
   drop = _DATA_KEYS
   labels = _labels(runs, drop)
-  cells: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+  cells: dict[tuple[str, str, str, str], list[Value]] = defaultdict(list)
   seeds: dict[str, set] = defaultdict(set)
   columns: set[tuple[str, str]] = set()
   for run in runs:
@@ -225,7 +251,7 @@ def _ffpp_table(runs: Sequence[Run], split: str, level: str) -> Table:
 
 def _ablation_table(runs: Sequence[Run], split: str, level: str) -> Table:
   labels = _labels(runs)
-  cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+  cells: dict[tuple[str, str], list[Value]] = defaultdict(list)
   info: dict[str, tuple[Run, set]] = {}
   metrics = [(f"{level}_auc", "AUC"), (f"{level}_acc", "ACC"), (f"{level}_eer", "EER"),
              ("clip_auc" if level == "video" else "video_auc",
@@ -252,7 +278,7 @@ def _ablation_table(runs: Sequence[Run], split: str, level: str) -> Table:
 
 def _cross_table(runs: Sequence[Run], split: str, level: str) -> Table:
   labels = _labels(runs)
-  cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+  cells: dict[tuple[str, str], list[Value]] = defaultdict(list)
   info: dict[str, tuple[Run, set]] = {}
   tests: set[str] = set()
   for run in runs:
@@ -275,10 +301,41 @@ def _cross_table(runs: Sequence[Run], split: str, level: str) -> Table:
                header, rows)
 
 
+def _diagnostic(run: Run) -> tuple[str, str] | None:
+  """(diagnostic method, branch) of a run trained on one cue-isolating method, else None."""
+  from ddf.data.ffpp_layout import DIAGNOSTIC_METHODS
+
+  methods = str(run.config.get("data.methods", "")).split(",")
+  if len(methods) != 1 or methods[0].strip() not in DIAGNOSTIC_METHODS or run.config.get("baseline"):
+    return None
+  on = run.branches()
+  branch = "full" if set(on) == set(_BRANCHES) else "+".join(on)
+  return methods[0].strip(), branch
+
+
+def _diagnostics_table(runs: Sequence[Run], split: str, level: str) -> Table:
+  """Rows = branch, columns = diagnostic method: AUC of a model trained on reals + that method."""
+  cells: dict[tuple[str, str], list[Value]] = defaultdict(list)
+  for run in runs:
+    key = _diagnostic(run)
+    if key is None:
+      continue
+    for rep in run.reports:
+      if rep.get("split") == split and run.in_dataset(rep):
+        cells[(key[1], key[0])].append(_metric(rep, "All", f"{level}_auc"))
+  order = {b: i for i, b in enumerate((*_BRANCHES, "full"))}
+  branches = sorted({b for b, _ in cells}, key=lambda b: (order.get(b, 9), b))
+  methods = sorted({m for _, m in cells})
+  rows = [[b] + [cells.get((b, m), []) for m in methods] for b in branches]
+  return Table("diagnostics", f"Branch x diagnostic ({split}, {level}-level AUC, %; chance = 50): "
+               "each model trained on reals + one cue-isolating method, one branch on",
+               ["branch"] + [f"{m} AUC" for m in methods], rows)
+
+
 def build_tables(runs: Sequence[Run], split: str = "test", level: str = "video") -> list[Table]:
-  """The FF++, ablation and cross-dataset tables of these runs."""
+  """The FF++, ablation, cross-dataset and diagnostics tables of these runs."""
   return [_ffpp_table(runs, split, level), _ablation_table(runs, split, level),
-          _cross_table(runs, split, level)]
+          _cross_table(runs, split, level), _diagnostics_table(runs, split, level)]
 
 
 def to_markdown(table: Table) -> str:
@@ -322,14 +379,19 @@ def write_csv(table: Table, path: Path) -> None:
     value_cols = [i for i, c in enumerate(table.rows[0]) if isinstance(c, list)] if table.rows else []
     header = []
     for i, h in enumerate(table.header):
-      header += [h, f"{h}_std"] if i in value_cols else [h]
+      header += [h, f"{h}_std", f"{h}_ci_lo", f"{h}_ci_hi"] if i in value_cols else [h]
     w.writerow(header)
+
+    def number(x: float) -> str:
+      return "" if math.isnan(x) else f"{x:.4f}"
+
     for row in table.rows:
       out = []
       for c in row:
         if isinstance(c, list):
           mean, std, _ = _stats(c)
-          out += ["" if math.isnan(mean) else f"{mean:.4f}", "" if math.isnan(std) else f"{std:.4f}"]
+          ci = _single_ci(c) or (math.nan, math.nan)
+          out += [number(mean), number(std), number(ci[0]), number(ci[1])]
         else:
           out.append("yes" if c == "✓" else ("no" if c == "" else c))
       w.writerow(out)
@@ -365,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
   write_tables(tables, args.out)
   for t in tables:
     print(to_markdown(t))
-  print(f"Wrote {Path(args.out) / '{ffpp,ablation,cross_dataset}.{md,tex,csv}'}")
+  print(f"Wrote {Path(args.out) / '{ffpp,ablation,cross_dataset,diagnostics}.{md,tex,csv}'}")
   return 0
 
 
