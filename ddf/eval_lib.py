@@ -134,11 +134,18 @@ def write_report(workdir: str | Path, dataset: str, split: str, report: dict[str
   return path
 
 
+def format_ci(report: dict[str, Any], key: str = "video_auc") -> str:
+  """'0.9531-1.0000' from `<key>_ci` (or '-' when the report has none)."""
+  lo, hi = report.get(f"{key}_ci") or (float("nan"), float("nan"))
+  return "-" if lo != lo or hi != hi else f"{lo:.4f}-{hi:.4f}"
+
+
 def format_table(reports: dict[str, dict[str, Any]]) -> str:
-  """A small markdown table: video-level AUC / ACC / EER and clip AUC per split."""
-  lines = ["| split | videos | video AUC | video ACC | video EER | clip AUC |",
-           "|---|---|---|---|---|---|"]
+  """A small markdown table: video-level AUC (95% bootstrap CI) / ACC / EER and clip AUC per split."""
+  lines = ["| split | videos (scored) | clips | video AUC | 95% CI | video ACC | video EER | clip AUC |",
+           "|---|---|---|---|---|---|---|---|"]
   for split, r in reports.items():
-    lines.append(f"| {split} | {r['num_videos']} | {r['video_auc']:.4f} | {r['video_acc']:.4f} | "
-                 f"{r['video_eer']:.4f} | {r['clip_auc']:.4f} |")
+    lines.append(f"| {split} | {r['num_videos']} ({r.get('num_scored_videos', r['num_videos'])}) | "
+                 f"{r['num_clips']} | {r['video_auc']:.4f} | {format_ci(r)} | "
+                 f"{r['video_acc']:.4f} | {r['video_eer']:.4f} | {r['clip_auc']:.4f} |")
   return "\n".join(lines)

@@ -238,12 +238,15 @@ def evaluate(workdir: str | os.PathLike, split: str = "test", dataset: str | Non
 
 def format_report(report: dict[str, Any]) -> str:
   """A short markdown table: overall, per method and per compression (video AUC / ACC / EER)."""
-  def row(name: str, r: dict[str, Any]) -> str:
-    return (f"| {name} | {r['video_n']} | {r['video_auc']:.4f} | {r['video_acc']:.4f} | "
-            f"{r['video_eer']:.4f} | {r['video_ap']:.4f} | {r['clip_auc']:.4f} |")
+  from ddf.eval_lib import format_ci
 
-  lines = ["| subset | videos | video AUC | video ACC | video EER | video AP | clip AUC |",
-           "|---|---|---|---|---|---|---|", row("all", report)]
+  def row(name: str, r: dict[str, Any]) -> str:
+    return (f"| {name} | {r['video_n']} | {r['video_auc']:.4f} | {format_ci(r)} | "
+            f"{r['video_acc']:.4f} | {r['video_eer']:.4f} | {r['video_ap']:.4f} | "
+            f"{r['clip_auc']:.4f} |")
+
+  lines = ["| subset | videos | video AUC | 95% CI | video ACC | video EER | video AP | clip AUC |",
+           "|---|---|---|---|---|---|---|---|", row("all", report)]
   lines += [row(m, r) for m, r in report["per_method"].items()]
   lines += [row(c, r) for c, r in report["per_compression"].items()]
   return "\n".join(lines)
