@@ -154,7 +154,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.nan_policy = "stop"  # stop | skip
   c.eval_splits = ("val", "test")
   c.select_metric = "video_auc"  # best checkpoint chosen on val by this metric.
-  c.debug_step_delay_s = 0.0  # sleep after each step; for fault-injection tests only.
 
   if "frozen" in opts:
     use_feature_cache(c)

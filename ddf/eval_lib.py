@@ -10,13 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from ddf import sharding
-from ddf.data.pipeline import ClipRule, eval_batches, video_metadata
+from ddf.context import Context, describe_inputs
+from ddf.data import provenance
+from ddf.data.pipeline import ClipRule, RecordSource, eval_batches, video_metadata
 from ddf.metrics import binary_metrics, video_scores
 
 # global model inputs ({'clips': [B, T, S, S, 3]} or cached features) -> P(fake) [B]
@@ -125,6 +130,50 @@ def evaluate_split(source: Any, predict_fn: PredictFn, mesh: Mesh, rules: shardi
   return split_report(video_metadata(source, rule), video_index, clip_scores)
 
 
+def make_predict_fn(model: nn.Module, state_shardings: Any, mesh: Mesh, rules: sharding.Rules):
+  """`bind(state) -> PredictFn`: jit(inputs) -> P(fake) [B], the batch sharded like the inputs.
+
+  `inputs`: {'clips': [B, T, S, S, 3] uint8} or a frozen backbone's cached features.
+  """
+  batch_sh = sharding.batch_sharding(mesh, rules)
+
+  def predict(params, batch_stats, inputs):
+    logits, _ = model.apply({"params": params, "batch_stats": batch_stats}, **inputs, train=False)
+    return jax.nn.sigmoid(logits.astype(jnp.float32))
+
+  jitted = jax.jit(predict, in_shardings=(state_shardings.params, state_shardings.batch_stats,
+                                          batch_sh), out_shardings=batch_sh)
+
+  def bind(state: Any) -> PredictFn:
+    def fn(inputs):
+      with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+        return jitted(state.params, state.batch_stats, inputs)
+    return fn
+
+  return bind
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, ctx: Context, state: Any, shardings: Any,
+                        splits: tuple[str, ...], step: int,
+                        sources: dict[str, Any] | None = None,
+                        dataset: str | None = None) -> dict[str, dict[str, Any]]:
+  """{split: report} of one checkpoint on `ctx.builder`'s splits (the built frames unless
+  `sources` gives them), each with the data it was measured on (`report['data']`)."""
+  predict = make_predict_fn(ctx.model, shardings, ctx.mesh, ctx.rules)(state)
+  rule = ClipRule.from_config(config.data)
+  cfg = ctx.builder.builder_config
+  reports = {}
+  for split in splits:
+    source = sources[split] if sources else RecordSource(ctx.builder, split)
+    report = evaluate_split(source, predict, ctx.mesh, ctx.rules, rule, config.eval_batch_size,
+                            progress=split)
+    report.update(dataset=dataset or config.data.name, split=split, checkpoint_step=int(step),
+                  builder_config=cfg.name if cfg else "", inputs=describe_inputs(source))
+    report["data"] = provenance.data_record(ctx.builder, split, report)
+    reports[split] = report
+  return reports
+
+
 def write_report(workdir: str | Path, dataset: str, split: str, report: dict[str, Any]) -> Path:
   """Writes `<workdir>/eval/<dataset>_<split>.json` (process 0 only); returns the path."""
   path = Path(workdir) / "eval" / f"{dataset}_{split}.json"
@@ -148,4 +197,18 @@ def format_table(reports: dict[str, dict[str, Any]]) -> str:
     lines.append(f"| {split} | {r['num_videos']} ({r.get('num_scored_videos', r['num_videos'])}) | "
                  f"{r['num_clips']} | {r['video_auc']:.4f} | {format_ci(r)} | "
                  f"{r['video_acc']:.4f} | {r['video_eer']:.4f} | {r['clip_auc']:.4f} |")
+  return "\n".join(lines)
+
+
+def format_report(report: dict[str, Any]) -> str:
+  """A short markdown table: overall, per method and per compression (video AUC / ACC / EER)."""
+  def row(name: str, r: dict[str, Any]) -> str:
+    return (f"| {name} | {r['video_n']} | {r['video_auc']:.4f} | {format_ci(r)} | "
+            f"{r['video_acc']:.4f} | {r['video_eer']:.4f} | {r['video_ap']:.4f} | "
+            f"{r['clip_auc']:.4f} |")
+
+  lines = ["| subset | videos | video AUC | 95% CI | video ACC | video EER | video AP | clip AUC |",
+           "|---|---|---|---|---|---|---|---|", row("all", report)]
+  lines += [row(m, r) for m, r in report["per_method"].items()]
+  lines += [row(c, r) for c, r in report["per_compression"].items()]
   return "\n".join(lines)

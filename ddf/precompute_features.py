@@ -19,7 +19,7 @@ config_flags.DEFINE_config_file("config", None, "Training configuration file.", 
 flags.mark_flags_as_required(["config"])
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   import jax
@@ -34,13 +34,11 @@ def main(argv: list[str]) -> None:
   sharding.maybe_initialize_distributed()
   splits = (tuple(s.strip() for s in FLAGS.splits.split(",") if s.strip()) if FLAGS.splits
             else ("train", "val", *config.eval_splits))
-  ctx = train_lib.setup(config)
-  init_rng, _ = train_lib.run_rngs(config)
-  state, _ = train_lib.create_train_state(config, ctx["model"], ctx["mesh"], ctx["rules"], init_rng)
-  sources = train_lib.input_sources(config, ctx, state, splits)
+  sources = train_lib.precompute_features(config, splits)
   if jax.process_index() == 0:
     for split, source in sources.items():
       print(f"{split}: {len(source)} videos in {source.directory}")
+  return 0
 
 
 def cli() -> None:

@@ -36,7 +36,7 @@ __all__ = ["Run", "Table", "build_tables", "load_runs", "main", "write_tables"]
 
 # Config keys that do not make a different model (grouped as seeds of one row).
 _IGNORED = ("seed", "mesh.", "data.data_dir", "data.manual_dir", "data.num_workers",
-            "data.build_workers", "eval_batch_size", "debug_step_delay_s", "log_every_steps",
+            "data.build_workers", "eval_batch_size", "log_every_steps",
             "checkpoint_every_steps", "max_to_keep", "eval_splits", "nan_policy",
             "eval_every_steps")
 # ... and, for the FF++ table, the keys that say which data (columns there).

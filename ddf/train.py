@@ -14,7 +14,7 @@ config_flags.DEFINE_config_file("config", None, "Training configuration file.", 
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   from ddf import sharding, train_lib  # after flag parsing: jax reads XLA_FLAGS on import.
@@ -22,6 +22,7 @@ def main(argv: list[str]) -> None:
   sharding.maybe_initialize_distributed()
   logging.set_verbosity(logging.INFO if FLAGS.verbosity > 0 else logging.WARNING)
   train_lib.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  return 0
 
 
 def cli() -> None:

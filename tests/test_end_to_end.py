@@ -187,10 +187,10 @@ def test_predict_scores_good_files_and_reports_bad_ones(run_dir, tiny_tree, tmp_
 
 
 def test_predict_samples_and_detects_like_the_build(run_dir):
-  from ddf import predict
+  from ddf import predict_lib
 
   config = json.loads((run_dir / "config.json").read_text())["data"]
-  p = predict.Predictor(run_dir)
+  p = predict_lib.Predictor(run_dir)
   assert p.faces.min_face_size == config["min_face_size"] == 40
   assert p.faces.margin == config["margin"] and p.faces.crop_size == config["crop_size"]
   assert (p.sampling.sampling, p.sampling.num_windows) == (config["sampling"],

@@ -28,8 +28,11 @@ def _overrides(data_dir: Path, **extra) -> list[str]:
   return [f"--config.{k}={v}" for k, v in values.items()]
 
 
-def _command(workdir: Path, data_dir: Path, **extra) -> list[str]:
-  return [sys.executable, "-m", "ddf.train", "--config", "configs/default.py:tiny",
+def _command(workdir: Path, data_dir: Path, step_delay_s: float = 0.0, **extra) -> list[str]:
+  # A slowed-down run adds a sleep hook to the loop (tests/slow_train.py), else `ddf.train`.
+  entry = (["tests/slow_train.py", "--step_delay_s", str(step_delay_s)] if step_delay_s
+           else ["-m", "ddf.train"])
+  return [sys.executable, *entry, "--config", "configs/default.py:tiny",
           "--workdir", str(workdir), *_overrides(data_dir, **extra)]
 
 
@@ -92,8 +95,8 @@ def test_same_config_and_seed_give_identical_runs(reference, tiny_dataset, tmp_p
 def test_resume_after_sigkill_matches_uninterrupted_run(reference, tiny_dataset, tmp_path, cache):
   _, data_dir = tiny_dataset
   workdir = tmp_path / "killed"
-  # Slow steps (fault-injection knob) so that the kill lands mid-run, after checkpoint 3.
-  proc = subprocess.Popen(_command(workdir, data_dir, debug_step_delay_s=2.0), cwd=REPO,
+  # Slow steps (a fault-injection hook) so that the kill lands mid-run, after checkpoint 3.
+  proc = subprocess.Popen(_command(workdir, data_dir, step_delay_s=2.0), cwd=REPO,
                           env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
   committed = workdir / "checkpoints" / str(CKPT_EVERY)
   deadline = time.time() + 600
