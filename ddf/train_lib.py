@@ -6,8 +6,7 @@ best checkpoint, orbax checkpoints with the grain iterator state, preemption), t
 val-selected checkpoint evaluated on `config.eval_splits`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: clu's metric collections read their annotations.
 import dataclasses
 import functools
 import logging
