@@ -10,35 +10,42 @@ Every field can be overridden from the command line, e.g. `--config.num_train_st
 
 from __future__ import annotations
 
+import dataclasses
+
 import ml_collections
 
 
 def get_model_config() -> ml_collections.ConfigDict:
-  """Model fields shared by every config (see DESIGN.md section 5)."""
+  """Model fields shared by every config: the defaults of `ddf.models.detector`'s sub-configs
+  (SpatialConfig, TemporalConfig, MicroConfig, HeadConfig; DESIGN.md section 5)."""
+  from ddf.models import detector
+
   m = ml_collections.ConfigDict()
   # Which context vectors feed the head: any subset of spatial, temporal, micro, micro_temporal.
-  m.branches = "spatial,temporal,micro,micro_temporal"
+  m.branches = ",".join(detector.BRANCHES)
   m.fusion = "concat"  # "concat" or "attention" (attention over the branch context vectors).
-  m.spatial = ml_collections.ConfigDict()
-  m.spatial.arch = "resnet_tiny"  # resnet50 | vgg16 | resnet_tiny | vgg_tiny
-  m.spatial.image_size = 64  # frames are resized to this before the backbone (224 for ImageNet nets).
+  m.spatial = ml_collections.ConfigDict(dataclasses.asdict(detector.SpatialConfig()))
   m.spatial.pretrained = ""  # directory written by `python -m ddf.weights` ("" = random init).
-  m.spatial.freeze = False  # stop gradients into the backbone (e.g. with pretrained weights).
-  m.spatial.remat = False  # rematerialise the per-frame backbone in the backward pass.
-  m.temporal = ml_collections.ConfigDict()
-  m.temporal.hidden_sizes = (128, 64)  # units per direction of each stacked BiLSTM.
-  m.temporal.dropout = 0.2
-  m.micro = ml_collections.ConfigDict()
-  m.micro.image_size = 64  # low-resolution face crop for the micro-expression CNN.
-  m.micro.filters = (32, 64, 128)
-  m.micro.dense = (256, 128)
-  m.micro.hidden_sizes = (128, 64)
-  m.micro.dropout = 0.2
-  m.head = ml_collections.ConfigDict()
-  m.head.hidden = (256, 128, 64)
-  m.head.dropout = 0.5
+  m.temporal = ml_collections.ConfigDict(dataclasses.asdict(detector.TemporalConfig()))
+  m.micro = ml_collections.ConfigDict(dataclasses.asdict(detector.MicroConfig()))
+  m.head = ml_collections.ConfigDict(dataclasses.asdict(detector.HeadConfig()))
   m.dtype = "float32"  # compute dtype: float32 | bfloat16 (parameters stay float32).
   return m
+
+
+def set_optimization(c: ml_collections.ConfigDict, *, batch_size: int, eval_batch_size: int,
+                     learning_rate: float, warmup_steps: int, num_train_steps: int,
+                     eval_every_steps: int, checkpoint_every_steps: int,
+                     log_every_steps: int) -> None:
+  """The schedule of a run: batch sizes (in clips), learning rate, steps and periods."""
+  c.batch_size = batch_size  # global batch.
+  c.eval_batch_size = eval_batch_size
+  c.learning_rate = learning_rate
+  c.warmup_steps = warmup_steps
+  c.num_train_steps = num_train_steps
+  c.eval_every_steps = eval_every_steps  # val evaluation (+ best checkpoint); 0 = never.
+  c.checkpoint_every_steps = checkpoint_every_steps
+  c.log_every_steps = log_every_steps
 
 
 def get_mesh_config() -> ml_collections.ConfigDict:
@@ -139,17 +146,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.mesh = get_mesh_config()
 
   # Optimisation.
-  c.batch_size = 8  # global batch, in clips.
-  c.eval_batch_size = 16
-  c.learning_rate = 2e-3
-  c.warmup_steps = 20
+  set_optimization(c, batch_size=8, eval_batch_size=16, learning_rate=2e-3, warmup_steps=20,
+                   num_train_steps=600, eval_every_steps=100, checkpoint_every_steps=100,
+                   log_every_steps=20)
   c.weight_decay = 1e-4
   c.grad_clip_norm = 1.0
   c.grad_accum_steps = 1
-  c.num_train_steps = 600
-  c.eval_every_steps = 100
-  c.checkpoint_every_steps = 100
-  c.log_every_steps = 20
   c.max_to_keep = 3
   c.nan_policy = "stop"  # stop | skip
   c.eval_splits = ("val", "test")
@@ -172,12 +174,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.micro.hidden_sizes = (8, 4)
     c.model.temporal.hidden_sizes = (8, 4)
     c.model.head.hidden = (16, 8)
-    c.batch_size = 4
-    c.eval_batch_size = 4
-    c.num_train_steps = 4
-    c.eval_every_steps = 2
-    c.checkpoint_every_steps = 2
-    c.log_every_steps = 1
-    c.warmup_steps = 1
+    set_optimization(c, batch_size=4, eval_batch_size=4, learning_rate=c.learning_rate,
+                     warmup_steps=1, num_train_steps=4, eval_every_steps=2,
+                     checkpoint_every_steps=2, log_every_steps=1)
   c.lock()
   return c

@@ -71,14 +71,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.spatial.arch = arch
   c.model.spatial.image_size = 224  # crops are resized to 224 before the backbone.
   c.model.spatial.pretrained = f"~/ddf_data/weights/{arch}"
-  c.batch_size = 32
-  c.eval_batch_size = 64
-  c.learning_rate = 1e-4
-  c.warmup_steps = 1000
-  c.num_train_steps = 30_000
-  c.eval_every_steps = 1000
-  c.checkpoint_every_steps = 1000
-  c.log_every_steps = 100
+  default.set_optimization(c, batch_size=32, eval_batch_size=64, learning_rate=1e-4,
+                           warmup_steps=1000, num_train_steps=30_000, eval_every_steps=1000,
+                           checkpoint_every_steps=1000, log_every_steps=100)
   if "uniform" in opts:  # 32 evenly spaced frames: the frame-level protocol, 4 clips per video.
     c.data.sampling = "uniform"
   if "frozen" in opts:

@@ -292,8 +292,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       print(f"Resumed from {workdir / 'checkpoints'} at step {int(state.step)}", flush=True)
     loop = Loop(state=state, start_step=int(state.step))
     predict_bind = eval_lib.make_predict_fn(ctx.model, shardings, ctx.mesh, ctx.rules)
-    progress = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps,
-                                               writer=writer)
+    progress = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps)  # logs ETA
     all_hooks = [*default_hooks(config, ctx, writer, checkpoints, data_iter, sources["val"],
                                 predict_bind), *hooks]
     for step in range(loop.start_step + 1, config.num_train_steps + 1):

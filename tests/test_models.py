@@ -36,16 +36,9 @@ def test_param_counts_match_keras():
 def _cfg(stack: bool = False, **kw):
   """Tiny model config; single-layer LSTM stacks unless `stack` (keeps XLA compile time down)."""
   c = get_config("tiny").model
-  c.unlock()
   if not stack:
-    c.temporal.hidden_sizes = (4,)
-    c.micro.hidden_sizes = (4,)
-  for k, v in kw.items():
-    obj = c
-    *path, last = k.split(".")
-    for p in path:
-      obj = obj[p]
-    obj[last] = v
+    c.update_from_flattened_dict({"temporal.hidden_sizes": (4,), "micro.hidden_sizes": (4,)})
+  c.update_from_flattened_dict(kw)
   return c
 
 

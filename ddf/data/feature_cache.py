@@ -82,9 +82,9 @@ def fingerprint(data: ml_collections.ConfigDict, builder: Any, split: str, model
       "frames_per_video": int(data.frames_per_video),
       "crop_size": int(data.crop_size),
       "inputs": list(feature_inputs(model.branches)),
-      "arch": model.spatial_arch,
-      "spatial_image_size": int(model.spatial_image_size),
-      "micro_image_size": int(model.micro_image_size),
+      "arch": model.spatial.arch,
+      "spatial_image_size": int(model.spatial.image_size),
+      "micro_image_size": int(model.micro.image_size),
       "compute_dtype": str(model.dtype),
       "store_dtype": str(data.feature_cache_dtype),
       "backbone_digest": digest,
@@ -251,7 +251,7 @@ def prepare(data: ml_collections.ConfigDict, builder: Any, splits: tuple[str, ..
     if _exists_everywhere(directory / _INDEX):
       _say(f"Feature cache for {split}: {directory}")
     else:
-      _say(f"Computing the {model.spatial_arch} features of {split} into {directory} ...")
+      _say(f"Computing the {model.spatial.arch} features of {split} into {directory} ...")
       t0 = time.time()
       build(directory, fp, RecordSource(builder, split), model, variables,
             int(data.get("feature_cache_batch_frames", 64)))

@@ -14,6 +14,7 @@ Pretrained backbone weights go to `params['backbone']` / `batch_stats['backbone'
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,15 +61,64 @@ def _masked_mean(x: jnp.ndarray, mask: jnp.ndarray | None) -> jnp.ndarray:
   return jnp.sum(x * m, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class SpatialConfig:
+  """Per-frame backbone: `arch` (resnet50 | vgg16 | resnet_tiny | vgg_tiny), the side frames are
+  resized to before it, whether it is frozen, and whether it is rematerialised."""
+
+  arch: str = "resnet_tiny"
+  image_size: int = 64
+  freeze: bool = False
+  remat: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TemporalConfig:
+  """Stacked BiLSTM over per-frame spatial vectors: units per direction of each layer."""
+
+  hidden_sizes: tuple[int, ...] = (128, 64)
+  dropout: float = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class MicroConfig:
+  """Micro-expression branch: grayscale input side, CNN filters, dense widths, BiLSTM units."""
+
+  image_size: int = 64
+  filters: tuple[int, ...] = (32, 64, 128)
+  dense: tuple[int, ...] = (256, 128)
+  hidden_sizes: tuple[int, ...] = (128, 64)
+  dropout: float = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+  """Fusion head: hidden widths and dropout."""
+
+  hidden: tuple[int, ...] = (256, 128, 64)
+  dropout: float = 0.5
+
+
+def _sub_config(cls: type, fields: Any) -> Any:
+  """A sub-config from a ConfigDict / dict (lists become tuples; unknown keys are errors)."""
+  values = dict(fields)
+  names = {f.name for f in dataclasses.fields(cls)}
+  unknown = set(values) - names
+  if unknown:
+    raise ValueError(f"{cls.__name__}: unknown model settings {sorted(unknown)}; "
+                     f"known: {sorted(names)}")
+  return cls(**{k: tuple(v) if isinstance(v, list | tuple) else v for k, v in values.items()})
+
+
 class FusionDetector(nn.Module):
-  """Clip-level deepfake detector (DESIGN.md section 5). Build with `build_detector(model_cfg)`.
+  """Clip-level deepfake detector (DESIGN.md section 5). Build with `FusionDetector.from_config`.
 
   `__call__(clips [B, T, H, W, 3] uint8 RGB, *, train, seq_lengths [B] | None)
   -> (logits [B] float32, aux)`; aux holds, for the computed parts, `spatial_attention`
   [B, T, h, w], `temporal_attention` [B, T], `micro_spatial_attention` [B, T, h', w'],
   `micro_temporal_attention` [B, T], `fusion_attention` [B, n_branches] (fusion='attention').
-  Frames are resized to `spatial_image_size` (backbone, RGB [0, 255] -> its own normalisation)
-  and to `micro_image_size` (micro CNN, grayscale in [0, 1]).
+  Frames are resized to `spatial.image_size` (backbone, RGB [0, 255] -> its own normalisation)
+  and to `micro.image_size` (micro CNN, grayscale in [0, 1]).
 
   A frozen backbone's output does not change in training, so it can be precomputed once
   (`frame_features`, `ddf.data.feature_cache`) and passed instead of the clips:
@@ -78,20 +128,25 @@ class FusionDetector(nn.Module):
 
   branches: Sequence[str] = BRANCHES
   fusion: str = "concat"
-  spatial_arch: str = "resnet_tiny"
-  spatial_image_size: int = 64
-  spatial_freeze: bool = False
-  spatial_remat: bool = False
-  temporal_hidden_sizes: Sequence[int] = (128, 64)
-  temporal_dropout: float = 0.2
-  micro_image_size: int = 64
-  micro_filters: Sequence[int] = (32, 64, 128)
-  micro_dense: Sequence[int] = (256, 128)
-  micro_hidden_sizes: Sequence[int] = (128, 64)
-  micro_dropout: float = 0.2
-  head_hidden: Sequence[int] = (256, 128, 64)
-  head_dropout: float = 0.5
+  spatial: SpatialConfig = SpatialConfig()
+  temporal: TemporalConfig = TemporalConfig()
+  micro: MicroConfig = MicroConfig()
+  head: HeadConfig = HeadConfig()
   dtype: Any = jnp.float32
+
+  @classmethod
+  def from_config(cls, model_cfg: Any) -> FusionDetector:
+    """The detector of a config's `model` field (`configs/default.py:get_model_config`).
+
+    `spatial.pretrained` is where training loads weights from, not a property of the model.
+    """
+    c = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
+    spatial = {k: v for k, v in c["spatial"].items() if k != "pretrained"}
+    return cls(branches=parse_branches(c["branches"]), fusion=c["fusion"],
+               spatial=_sub_config(SpatialConfig, spatial),
+               temporal=_sub_config(TemporalConfig, c["temporal"]),
+               micro=_sub_config(MicroConfig, c["micro"]),
+               head=_sub_config(HeadConfig, c["head"]), dtype=str(c["dtype"]))
 
   @nn.compact
   def __call__(
@@ -106,8 +161,8 @@ class FusionDetector(nn.Module):
     branches = tuple(self.branches)
     if not branches or any(b not in BRANCHES for b in branches):
       raise ValueError(f"branches must be a non-empty subset of {BRANCHES}, got {branches}")
-    if backbone_maps is not None and not self.spatial_freeze:
-      raise ValueError("precomputed backbone_maps need a frozen backbone (spatial_freeze=True)")
+    if backbone_maps is not None and not self.spatial.freeze:
+      raise ValueError("precomputed backbone_maps need a frozen backbone (spatial.freeze=True)")
     dtype = layers.as_dtype(self.dtype)
     given = [x for x in (clips, backbone_maps, micro_inputs) if x is not None]
     if not given:
@@ -123,10 +178,10 @@ class FusionDetector(nn.Module):
 
     if "spatial" in branches or "temporal" in branches:
       if backbone_maps is None:
-        backbone = get_backbone(self.spatial_arch, dtype, remat=self.spatial_remat, name="backbone")
-        spatial_in = _resize(_needs(frames, "backbone_maps"), self.spatial_image_size)
-        maps = backbone(spatial_in, train and not self.spatial_freeze)
-        if self.spatial_freeze:
+        backbone = get_backbone(self.spatial.arch, dtype, remat=self.spatial.remat, name="backbone")
+        spatial_in = _resize(_needs(frames, "backbone_maps"), self.spatial.image_size)
+        maps = backbone(spatial_in, train and not self.spatial.freeze)
+        if self.spatial.freeze:
           maps = jax.lax.stop_gradient(maps)
         maps = maps.reshape(b, t, *maps.shape[1:])
       else:
@@ -141,7 +196,7 @@ class FusionDetector(nn.Module):
         contexts["spatial"] = _masked_mean(seq, mask)
       if "temporal" in branches:
         hs = BiLSTM(
-          self.temporal_hidden_sizes, self.temporal_dropout, dtype=dtype, name="temporal"
+          self.temporal.hidden_sizes, self.temporal.dropout, dtype=dtype, name="temporal"
         )(seq, train=train, seq_lengths=seq_lengths)
         ctx, wts = TemporalAttention(dtype=dtype, name="temporal_attention")(hs, mask)
         contexts["temporal"] = ctx
@@ -149,11 +204,11 @@ class FusionDetector(nn.Module):
 
     if "micro" in branches or "micro_temporal" in branches:
       if micro_inputs is None:
-        x = micro_frames(_needs(frames, "micro_inputs"), self.micro_image_size)
+        x = micro_frames(_needs(frames, "micro_inputs"), self.micro.image_size)
       else:
         x = micro_inputs.reshape(b * t, *micro_inputs.shape[2:]).astype(jnp.float32)
       vec, att = MicroFrameEncoder(
-        self.micro_filters, self.micro_dense, dtype=dtype, name="micro_encoder"
+        self.micro.filters, self.micro.dense, dtype=dtype, name="micro_encoder"
       )(x, train)
       aux["micro_spatial_attention"] = att.reshape(b, t, *att.shape[1:])
       seq = layers.constrain_seq(vec.reshape(b, t, -1))
@@ -161,9 +216,9 @@ class FusionDetector(nn.Module):
         contexts["micro"] = _masked_mean(seq, mask)
       if "micro_temporal" in branches:
         ctx, wts = MicroTemporal(
-          self.micro_hidden_sizes,
-          self.micro_dense,
-          self.micro_dropout,
+          self.micro.hidden_sizes,
+          self.micro.dense,
+          self.micro.dropout,
           dtype=dtype,
           name="micro_temporal",
         )(seq, train=train, seq_lengths=seq_lengths)
@@ -174,7 +229,7 @@ class FusionDetector(nn.Module):
     if self.fusion == "concat":
       z = jnp.concatenate([contexts[n].astype(dtype) for n in names], axis=-1)
     elif self.fusion == "attention":
-      width = self.head_hidden[0] if self.head_hidden else 128
+      width = self.head.hidden[0] if self.head.hidden else 128
       proj = jnp.stack(
         [
           jnp.tanh(layers.dense(width, dtype=dtype, name=f"fusion_proj_{n}")(contexts[n]))
@@ -189,9 +244,9 @@ class FusionDetector(nn.Module):
     else:
       raise ValueError(f"fusion must be 'concat' or 'attention', got {self.fusion!r}")
 
-    for k, d in enumerate(self.head_hidden):
+    for k, d in enumerate(self.head.hidden):
       z = nn.relu(layers.dense(d, dtype=dtype, name=f"head_{k}")(z))
-      z = nn.Dropout(self.head_dropout, deterministic=not train)(z)
+      z = nn.Dropout(self.head.dropout, deterministic=not train)(z)
     logits = layers.dense(1, dtype=dtype, name="logit")(z)[..., 0]
     return logits.astype(jnp.float32), aux
 
@@ -216,11 +271,11 @@ def frame_features(
   out = {}
   for name in feature_inputs(model.branches):
     if name == "backbone_maps":
-      backbone = get_backbone(model.spatial_arch, dtype)
+      backbone = get_backbone(model.spatial.arch, dtype)
       sub = {k: v["backbone"] for k, v in variables.items() if "backbone" in v}
-      out[name] = backbone.apply(sub, _resize(frames, model.spatial_image_size), False)
+      out[name] = backbone.apply(sub, _resize(frames, model.spatial.image_size), False)
     else:
-      out[name] = micro_frames(frames, model.micro_image_size)
+      out[name] = micro_frames(frames, model.micro.image_size)
   return out
 
 
@@ -235,23 +290,5 @@ def parse_branches(branches: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def build_detector(model_cfg: Any) -> FusionDetector:
-  """FusionDetector from `configs/default.py:get_model_config()` fields."""
-  c = model_cfg
-  return FusionDetector(
-    branches=parse_branches(c.branches),
-    fusion=c.fusion,
-    spatial_arch=c.spatial.arch,
-    spatial_image_size=int(c.spatial.image_size),
-    spatial_freeze=bool(c.spatial.freeze),
-    spatial_remat=bool(c.spatial.remat),
-    temporal_hidden_sizes=tuple(c.temporal.hidden_sizes),
-    temporal_dropout=float(c.temporal.dropout),
-    micro_image_size=int(c.micro.image_size),
-    micro_filters=tuple(c.micro.filters),
-    micro_dense=tuple(c.micro.dense),
-    micro_hidden_sizes=tuple(c.micro.hidden_sizes),
-    micro_dropout=float(c.micro.dropout),
-    head_hidden=tuple(c.head.hidden),
-    head_dropout=float(c.head.dropout),
-    dtype=str(c.dtype),
-  )
+  """`FusionDetector.from_config(model_cfg)`."""
+  return FusionDetector.from_config(model_cfg)
