@@ -17,7 +17,8 @@ import ml_collections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ddf.data import build, pipeline  # noqa: E402
+from ddf.data import build_lib as build  # noqa: E402
+from ddf.data import pipeline  # noqa: E402
 
 
 def loader_rate(builder, augment: dict, clip_len: int, batch: int, batches: int,

@@ -18,7 +18,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from ddf import sharding
-from ddf.data import build as data_build
+from ddf.data import build_lib as data_build
 from ddf.data.pipeline import RecordSource
 from ddf.models import FusionDetector, build_detector
 

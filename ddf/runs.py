@@ -23,7 +23,7 @@ import ml_collections
 from ddf import checkpoints as checkpoints_lib
 from ddf import eval_lib, sharding
 from ddf.context import Context
-from ddf.data import build as data_build
+from ddf.data import build_lib as data_build
 from ddf.models import FusionDetector, build_detector
 
 

@@ -86,10 +86,10 @@ def _load_pretrained(config: ml_collections.ConfigDict, variables: dict[str, Any
   pretrained = config.model.spatial.pretrained
   if not pretrained:
     return variables
-  from ddf import weights
+  from ddf import weights_lib
 
-  backbone = weights.load_backbone_variables(pretrained, config.model.spatial.arch)
-  return weights.merge_pretrained(variables, backbone, config.model.spatial.arch)
+  backbone = weights_lib.load_backbone_variables(pretrained, config.model.spatial.arch)
+  return weights_lib.merge_pretrained(variables, backbone, config.model.spatial.arch)
 
 
 def create_train_state(config: ml_collections.ConfigDict, model: nn.Module, mesh: jax.sharding.Mesh,

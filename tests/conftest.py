@@ -30,7 +30,7 @@ def tiny_tree(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dataset(tiny_tree, tmp_path_factory):
   """The tiny tree built by the FF++ builder: (builder, data_dir)."""
-  from ddf.data import build
+  from ddf.data import build_lib as build
 
   data_dir = tmp_path_factory.mktemp("tfds")
   builder = build.get_builder(data_dir, "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1,

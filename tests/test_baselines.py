@@ -51,7 +51,7 @@ def runs(tiny_dataset, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_main_writes_eval_reports_like_the_detector(runs, name):
-  from ddf import tables
+  from ddf import tables_lib
 
   workdir = runs[name]
   config = json.loads((workdir / "config.json").read_text())
@@ -74,8 +74,8 @@ def test_main_writes_eval_reports_like_the_detector(runs, name):
     lo, hi = report["video_auc_ci"]
     assert lo <= report["video_auc"] <= hi or math.isnan(lo)
   # ddf.tables reads the workdir like a trained run's (cross-dataset table: test video AUC).
-  (row,) = tables.build_tables(tables.load_runs([workdir]))[2].rows
-  assert row[-1] == [pytest.approx(report["video_auc"])]
+  (row,) = tables_lib.build_tables(tables_lib.load_runs([workdir]))[2].rows
+  assert [v.value for v in row[-1]] == [pytest.approx(report["video_auc"])]
 
 
 def _clips(rng: np.random.Generator, n: int, blurred: bool, size: int = 32, t: int = 4
@@ -91,7 +91,7 @@ def _clips(rng: np.random.Generator, n: int, blurred: bool, size: int = 32, t: i
 
 
 def _clip_set(split: str, rng: np.random.Generator, n: int, featurize):
-  from ddf.baselines import ClipSet
+  from ddf.baselines_lib import ClipSet
 
   x = featurize(np.concatenate([_clips(rng, n, False), _clips(rng, n, True)]))
   labels = np.repeat([0, 1], n).astype(np.int32)
@@ -101,26 +101,26 @@ def _clip_set(split: str, rng: np.random.Generator, n: int, featurize):
 
 
 def test_grid_features_separate_blurred_centres():
-  from ddf import baselines
+  from ddf import baselines_lib
 
   rng = np.random.default_rng(0)
-  train, val, test = (_clip_set(s, rng, 8, baselines.grid_features)
+  train, val, test = (_clip_set(s, rng, 8, baselines_lib.grid_features)
                       for s in ("train", "val", "test"))
-  assert train.x.shape == (16, 12 * baselines.GRID ** 2) and train.x.dtype == np.float32
-  model, c, aucs = baselines.select_c(train, val)
-  assert c in baselines.C_GRID and set(aucs) == {str(c) for c in baselines.C_GRID}
-  assert baselines.video_auc(test, model.predict_proba(test.x)[:, 1]) == 1.0
+  assert train.x.shape == (16, 12 * baselines_lib.GRID ** 2) and train.x.dtype == np.float32
+  model, c, aucs = baselines_lib.select_c(train, val)
+  assert c in baselines_lib.C_GRID and set(aucs) == {str(c) for c in baselines_lib.C_GRID}
+  assert baselines_lib.video_auc(test, model.predict_proba(test.x)[:, 1]) == 1.0
   # No training: less edge energy in the face box than around it.
-  ratio = baselines.edge_log_ratio(np.concatenate([_clips(rng, 4, False), _clips(rng, 4, True)]),
-                                   margin=2.0)
+  ratio = baselines_lib.edge_log_ratio(
+      np.concatenate([_clips(rng, 4, False), _clips(rng, 4, True)]), margin=2.0)
   assert ratio[4:].max() < ratio[:4].min()
 
 
 def test_c_is_chosen_on_val_never_on_test(runs, tiny_dataset, tmp_path, monkeypatch):
-  from ddf import baselines
+  from ddf import baselines_lib
 
   calls = []
-  load, select = baselines.load_split, baselines.select_c
+  load, select = baselines_lib.load_split, baselines_lib.select_c
 
   def noisy_load(builder, split, rule, featurize):
     clips = load(builder, split, rule, featurize)
@@ -133,8 +133,8 @@ def test_c_is_chosen_on_val_never_on_test(runs, tiny_dataset, tmp_path, monkeypa
     calls.append(("select", train.split, val.split))
     return select(train, val, *args, **kwargs)
 
-  monkeypatch.setattr(baselines, "load_split", noisy_load)
-  monkeypatch.setattr(baselines, "select_c", spy_select)
+  monkeypatch.setattr(baselines_lib, "load_split", noisy_load)
+  monkeypatch.setattr(baselines_lib, "select_c", spy_select)
   _main(tmp_path / "noisy", tiny_dataset[1], "grid_logreg")
   assert calls == [("load", "train"), ("load", "val"), ("select", "train", "val"),
                    ("load", "test")]

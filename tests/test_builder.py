@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from ddf.data import build
+from ddf.data import build as build_command
+from ddf.data import build_lib as build
 from ddf.data.faceforensics import REPORT_NAME, Faceforensics, make_config
 from ddf.data.ffpp_layout import CLASSIC_METHODS, read_split_pairs
 from ddf.data.pipeline import RecordSource
@@ -178,7 +179,7 @@ def test_every_stored_option_changes_the_config_name():
 
 def test_build_cli_without_splits_says_what_to_do(tmp_path, capsys):
   (tmp_path / "manual" / "original_sequences").mkdir(parents=True)
-  code = build.main(["--manual_dir", str(tmp_path / "manual"), "--data_dir", str(tmp_path / "d"),
+  code = build_command.main(["--manual_dir", str(tmp_path / "manual"), "--data_dir", str(tmp_path / "d"),
                      "--config", "c23"])
   assert code == 2
   err = capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from configs import default
-from ddf.data import build
+from ddf.data import build_lib as build
 
 
 def _data(arg=None, **changes):

@@ -14,7 +14,7 @@ def _workdir(root: Path, name: str, config: dict, auc: float, ci=(0.8, 0.95)) ->
   w = root / name
   (w / "eval").mkdir(parents=True)
   (w / "config.json").write_text(json.dumps(config))
-  from ddf.data.build import builder_config_name
+  from ddf.data.build_lib import builder_config_name
 
   report = {"dataset": "faceforensics", "split": "test",
             "builder_config": builder_config_name(config["data"]), "video_auc": auc,

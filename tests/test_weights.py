@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddf import weights as W
+from ddf import weights
+from ddf import weights_lib as W
 from ddf.models import BiLSTM, get_backbone
 
 keras = pytest.importorskip("keras")
@@ -133,7 +134,7 @@ def test_bilstm_parity_with_keras(units, tmp_path):
 def test_cli_roundtrip_and_merge(keras_vgg16, tmp_path):
   x, ref, (legacy, _) = keras_vgg16
   out_dir = str(tmp_path / "vgg16_ckpt")
-  assert W.main(["--from", "keras", "--arch", "vgg16", "--input", legacy, "--output", out_dir]) == 0
+  assert weights.main(["--from", "keras", "--arch", "vgg16", "--input", legacy, "--output", out_dir]) == 0
   meta = json.load(open(os.path.join(out_dir, "meta.json")))
   assert meta["arch"] == "vgg16" and meta["normalization"] == "caffe"
   assert meta["source_file"] == os.path.abspath(legacy)
@@ -180,7 +181,7 @@ def test_missing_files_say_how_to_get_them(tmp_path, capsys):
     W.backbone_variables_from_keras(missing, "resnet50")
   assert missing in str(e.value) and "keras.applications.ResNet50" in str(e.value)
   argv = ["--from", "torch", "--arch", "resnet50", "--input", missing, "--output", str(tmp_path)]
-  assert W.main(argv) == 2
+  assert weights.main(argv) == 2
   err = capsys.readouterr().err
   assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
   assert missing in err and "torchvision" in err
@@ -216,7 +217,7 @@ def test_cli_unknown_file_is_short(tmp_path, capsys):
     g.attrs["weight_names"] = np.array([b"dense_1/kernel:0"])
     g.create_dataset("dense_1/kernel:0", data=np.zeros((4, 2), np.float32))
   argv = ["--from", "keras", "--arch", "resnet50", "--input", path, "--output", str(tmp_path / "o")]
-  assert W.main(argv) == 2
+  assert weights.main(argv) == 2
   out, err = capsys.readouterr()
   lines = err.strip().splitlines()
   assert not out and len(lines) <= 2 and "Traceback" not in err
@@ -225,7 +226,7 @@ def test_cli_unknown_file_is_short(tmp_path, capsys):
   assert "the file has 1 layer with weights (dense_1)" in lines[0]
   assert "keras.applications.ResNet50" in lines[1]  # where to get the right file
   assert not os.path.exists(tmp_path / "o")
-  assert W.main([*argv, "--verbose"]) == 2  # --verbose adds the whole listing
+  assert weights.main([*argv, "--verbose"]) == 2  # --verbose adds the whole listing
   err = capsys.readouterr().err
   assert "conv5_block3_3_bn: params/scale(2048,)" in err and "dense_1: dense_1/kernel(4, 2)" in err
 
@@ -235,7 +236,7 @@ def test_cli_wrong_arch_names_the_right_one(keras_vgg16, tmp_path, capsys):
   out_dir = str(tmp_path / "out")
   for path in (legacy, k3):
     argv = ["--from", "keras", "--arch", "resnet50", "--input", path, "--output", out_dir]
-    assert W.main(argv) == 2
+    assert weights.main(argv) == 2
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert not out and len(lines) <= 2 and "Traceback" not in err
@@ -246,7 +247,7 @@ def test_cli_wrong_arch_names_the_right_one(keras_vgg16, tmp_path, capsys):
     assert not os.path.exists(out_dir)
   # A Keras file given as a torch file: says so, with the arch and the command.
   argv = ["--from", "torch", "--arch", "resnet50", "--input", legacy, "--output", out_dir]
-  assert W.main(argv) == 2
+  assert weights.main(argv) == 2
   lines = capsys.readouterr().err.strip().splitlines()
   assert len(lines) <= 2 and "Keras HDF5 weight file (Keras VGG16)" in lines[0]
   cmd = f"python -m ddf.weights --from keras --arch vgg16 --input {legacy} --output {out_dir}"
@@ -260,7 +261,7 @@ def test_cli_torch_file_given_as_keras(tmp_path, capsys):
   with zipfile.ZipFile(path, "w") as z:  # the layout of torch.save (torch >= 1.6)
     z.writestr("resnet50/data.pkl", b"\x80\x02}q\x00.")
   argv = ["--from", "keras", "--arch", "resnet50", "--input", path, "--output", str(tmp_path / "o")]
-  assert W.main(argv) == 2
+  assert weights.main(argv) == 2
   lines = capsys.readouterr().err.strip().splitlines()
   assert len(lines) == 2 and "torch.save file" in lines[0]
   assert lines[1].strip() == (

@@ -139,7 +139,7 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
   MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
   BUILDER_CONFIGS = [make_config("c23"), make_config("c40"), make_config("raw")]
   DEFAULT_CONFIG_NAME = "c23"
-  build_options = BuildOptions()  # set per builder by `ddf.data.build.get_builder`.
+  build_options = BuildOptions()  # set per builder by `ddf.data.build_lib.get_builder`.
 
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config

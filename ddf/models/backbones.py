@@ -5,7 +5,7 @@ normalisation its weights expect (`normalization` field, see `preprocess`), and 
 feature map `[N, h, w, C]` (ResNet50: 7x7x2048 and VGG16: 7x7x512 at 224x224).
 
 Submodule names equal the Keras layer names (`conv1_conv`, `conv2_block1_0_bn`, `block1_conv1`,
-...), so Keras weights import by name (see `ddf.weights`).
+...), so Keras weights import by name (see `ddf.weights_lib`).
 
 Architectures (`get_backbone(arch)`):
   resnet50     keras.applications.ResNet50 (v1: stride on the first 1x1 conv, conv biases,

@@ -9,7 +9,7 @@ Variable tree (top-level submodule names, in `params` / `batch_stats`):
   fusion_proj_{branch}, fusion_score   (fusion='attention' only)
   head_{k}, logit         head
 Pretrained backbone weights go to `params['backbone']` / `batch_stats['backbone']`
-(`ddf.weights.merge_pretrained`).
+(`ddf.weights_lib.merge_pretrained`).
 """
 
 from __future__ import annotations

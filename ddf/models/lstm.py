@@ -2,7 +2,7 @@
 
 Gate layout matches Keras `Bidirectional(LSTM(u, return_sequences=True))` (merge_mode='concat':
 [forward, backward] on the last axis); Keras gates i, f, c, o map to Flax ii/if/ig/io (input
-kernels, no bias) and hi/hf/hg/ho (recurrent kernels + bias). See `ddf.weights.bilstm_params_from_keras`.
+kernels, no bias) and hi/hf/hg/ho (recurrent kernels + bias). See `ddf.weights_lib.bilstm_params_from_keras`.
 
 Parameter tree of `BiLSTM(hidden_sizes=(a, b))`: `bilstm_{k}/{forward,backward}/{ii,if,ig,io,hi,hf,hg,ho}`.
 """

@@ -1,0 +1,291 @@
+"""Shallow baselines on the detector's splits and clips (the library behind `ddf.baselines`).
+
+Reads (and, like `ddf.train`, generates / builds when missing) the config's dataset and scores the
+same fixed clips the detector is evaluated on (`ClipRule.eval_starts`; the same rule picks the
+train clips). Two baselines, both face-agnostic apart from the alignment of the crops:
+
+  grid_logreg      per clip, on a 4x4 grid of the crop: sharpness (log variance of the Laplacian,
+                   mean gradient magnitude, of luma), mean Lab colour and frame-to-frame change
+                   (mean |luma difference| of consecutive frames), each as mean and std over the
+                   clip's frames -> StandardScaler + LogisticRegression (balanced classes), fitted on
+                   the train clips; C is chosen from `C_GRID` by video-level AUC on val.
+  face_edge_ratio  no training: per clip, log(mean gradient magnitude inside the central face box
+                   / outside it); the box is the central crop_size / data.margin pixels, where
+                   alignment puts the face (`ddf.faces.align`). Its sign is the one with the larger
+                   train video AUC; P(fake) = sigmoid(sign * log ratio), so 0.5 is equal edge
+                   strength (ACC / precision / recall / F1 use that threshold).
+
+Writes `WORKDIR/eval/<dataset>_{val,test}.json` in the format of `ddf.eval_lib.split_report` (with
+`data` provenance, `baseline` and `baseline_params`: chosen C and val AUC per C, or sign) and
+`WORKDIR/config.json` (the config plus `baseline` and `baseline_params`: {C} or {sign}), so
+`ddf.tables` reads the workdir like a trained run's. The test split is read only after everything
+is fitted and chosen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import ml_collections
+import numpy as np
+from absl import logging
+
+BASELINES = ("grid_logreg", "face_edge_ratio")
+
+C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # inverse L2 strengths tried on val.
+GRID = 4  # cells per side of the feature grid.
+GRID_FEATURES = ("log_lap_var", "grad", "L", "a", "b")  # per frame and cell; + "diff" per pair.
+_CHUNK = 256  # clips featurised at once.
+
+Featurizer = Callable[[np.ndarray], np.ndarray]  # clips [B, T, S, S, 3] uint8 -> [B, F] float32
+
+
+# ---------------------------------------------------------------------------------------------
+# Features.
+
+
+def _luma(clips: np.ndarray) -> np.ndarray:
+  """[..., S, S, 3] uint8 RGB -> [..., S, S] float32 luma in [0, 255] (BT.601)."""
+  return np.tensordot(clips.astype(np.float32), np.array([0.299, 0.587, 0.114], np.float32), 1)
+
+
+def _lap_and_grad(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Luma [..., H, W] -> (4-neighbour Laplacian, central-difference gradient magnitude), same
+  shape; borders replicated within each image."""
+  pad = [(0, 0)] * (y.ndim - 2) + [(1, 1), (1, 1)]
+  p = np.pad(y, pad, mode="edge")
+  up, down = p[..., :-2, 1:-1], p[..., 2:, 1:-1]
+  left, right = p[..., 1:-1, :-2], p[..., 1:-1, 2:]
+  lap = up + down + left + right - 4.0 * y
+  grad = 0.5 * np.sqrt((right - left) ** 2 + (down - up) ** 2)
+  return lap, grad
+
+
+def cell_means(x: np.ndarray, grid: int = GRID) -> np.ndarray:
+  """[..., H, W] -> [..., grid, grid] means over a grid of near-equal cells."""
+  eh = np.linspace(0, x.shape[-2], grid + 1).round().astype(int)
+  ew = np.linspace(0, x.shape[-1], grid + 1).round().astype(int)
+  s = np.add.reduceat(np.add.reduceat(x, eh[:-1], axis=-2), ew[:-1], axis=-1)
+  return s / (np.diff(eh)[:, None] * np.diff(ew)[None, :])
+
+
+def _lab(clips: np.ndarray) -> np.ndarray:
+  """[..., S, S, 3] uint8 RGB -> float32 Lab (L in [0, 100], a, b about [-127, 127])."""
+  s = clips.shape[-2]
+  flat = np.ascontiguousarray(clips.reshape(-1, s, 3), np.float32) / 255.0
+  return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab).reshape(clips.shape)
+
+
+def grid_features(clips: np.ndarray, grid: int = GRID) -> np.ndarray:
+  """Clips [B, T, S, S, 3] uint8 RGB -> features [B, 12 * grid * grid] float32.
+
+  Per cell: mean and std over the T frames of log(1 + variance of the Laplacian), mean gradient
+  magnitude and mean L, a, b; mean and std over the T - 1 consecutive pairs of mean |luma diff|.
+  """
+  clips = np.asarray(clips)
+  b, t = clips.shape[:2]
+  y = _luma(clips)  # [B, T, S, S]
+  lap, grad = _lap_and_grad(y)
+  lap_var = np.maximum(cell_means(lap * lap, grid) - cell_means(lap, grid) ** 2, 0.0)
+  lab = np.moveaxis(_lab(clips), -1, 2)  # [B, T, 3, S, S]
+  per_frame = np.concatenate([np.log1p(lap_var)[:, :, None], cell_means(grad, grid)[:, :, None],
+                              cell_means(lab, grid)], axis=2)  # [B, T, 5, g, g]
+  if t > 1:
+    diff = cell_means(np.abs(y[:, 1:] - y[:, :-1]), grid)  # [B, T-1, g, g]
+  else:
+    diff = np.zeros([b, 1, grid, grid], np.float32)
+  out = [per_frame.mean(1), per_frame.std(1), diff.mean(1)[:, None], diff.std(1)[:, None]]
+  return np.concatenate(out, axis=1).reshape(b, -1).astype(np.float32)
+
+
+def face_box(size: int, margin: float) -> tuple[int, int]:
+  """[lo, hi) pixel range of the central face box (side size / margin) of an aligned crop."""
+  lo = int(round(size * (1.0 - 1.0 / margin) / 2.0))
+  return lo, size - lo
+
+
+def edge_log_ratio(clips: np.ndarray, margin: float) -> np.ndarray:
+  """Clips [B, T, S, S, 3] uint8 -> [B] log(mean gradient magnitude inside the face box / outside
+  it), over all frames of each clip."""
+  _, grad = _lap_and_grad(_luma(np.asarray(clips)))  # [B, T, S, S]
+  size = grad.shape[-1]
+  lo, hi = face_box(size, margin)
+  if not 0 < lo < hi < size:
+    raise ValueError(f"crop {size} with margin {margin} leaves no ring around the face box")
+  inside = np.zeros([size, size], bool)
+  inside[lo:hi, lo:hi] = True
+  inner = grad[..., inside].mean(-1).mean(-1)
+  ring = grad[..., ~inside].mean(-1).mean(-1)
+  return (np.log(inner + 1e-3) - np.log(ring + 1e-3)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clips of a split.
+
+
+@dataclasses.dataclass
+class ClipSet:
+  """Features of every fixed clip of a split."""
+
+  split: str
+  x: np.ndarray  # [N_clips, F] float32
+  video_index: np.ndarray  # [N_clips] index of the clip's video in the split
+  labels: np.ndarray  # [N_clips] 0 real / 1 fake
+  meta: list[dict[str, Any]]  # `pipeline.video_metadata` of the split (every video)
+
+
+def load_split(builder: Any, split: str, rule: Any, featurize: Featurizer) -> ClipSet:
+  """Featurises the clips `rule.eval_starts` picks in every video of `split`."""
+  from ddf.data import pipeline
+
+  source = pipeline.RecordSource(builder, split)
+  index = source.index()
+  feats, videos, pending = [], [], []
+
+  def flush() -> None:
+    if pending:
+      feats.append(featurize(np.stack(pending)))
+      pending.clear()
+
+  for i, entry in enumerate(index):
+    starts = rule.eval_starts(entry)
+    if not len(starts):
+      continue
+    record = source[i]
+    for s in starts:
+      pending.append(pipeline.clip_inputs(record, int(s), rule.clip_len)["clips"])
+      videos.append(i)
+    if len(pending) >= _CHUNK:
+      flush()
+  flush()
+  video_index = np.asarray(videos, np.int64)
+  x = np.concatenate(feats) if feats else np.zeros([0, 0], np.float32)
+  labels = np.array([index[v]["label"] for v in video_index], np.int32)
+  return ClipSet(split, x, video_index, labels, pipeline.video_metadata(source, rule))
+
+
+def video_auc(clips: ClipSet, clip_scores: np.ndarray) -> float:
+  """Video-level ROC AUC of clip scores (mean per video); NaN with one class."""
+  from sklearn.metrics import roc_auc_score
+
+  from ddf.metrics import video_scores
+
+  per_video = video_scores(clips.video_index, clip_scores)
+  y = [clips.meta[v]["label"] for v in per_video]
+  return float(roc_auc_score(y, list(per_video.values()))) if len(set(y)) == 2 else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines.
+
+
+def make_logreg(c: float) -> Any:
+  """StandardScaler + L2 logistic regression with balanced class weights."""
+  from sklearn.linear_model import LogisticRegression
+  from sklearn.pipeline import make_pipeline
+  from sklearn.preprocessing import StandardScaler
+
+  return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced",
+                                                            max_iter=5000))
+
+
+def select_c(train: ClipSet, val: ClipSet, cs: Sequence[float] = C_GRID
+             ) -> tuple[Any, float, dict[str, float]]:
+  """Fits on train for every C; keeps the best val video AUC (ties: the smallest C).
+
+  Returns (model fitted on train, chosen C, {str(C): val video AUC}).
+  """
+  best, best_c, best_auc, aucs = None, None, -np.inf, {}
+  for c in sorted(cs):
+    model = make_logreg(c).fit(train.x, train.labels)
+    auc = video_auc(val, model.predict_proba(val.x)[:, 1])
+    aucs[str(c)] = auc
+    if best is None or (not np.isnan(auc) and auc > best_auc):
+      best, best_c, best_auc = model, c, (auc if not np.isnan(auc) else -np.inf)
+  return best, float(best_c), aucs
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+  return (1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))).astype(np.float32)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | Path,
+        baseline: str = "grid_logreg") -> dict[str, dict[str, Any]]:
+  """Fits / orients the baseline on train (and val), scores val and test; writes the reports and
+  `config.json`. Returns {split: report}."""
+  from ddf import eval_lib
+  from ddf.data import build_lib as data_build
+  from ddf.data import provenance
+  from ddf.data.pipeline import ClipRule
+
+  if baseline not in BASELINES:
+    raise ValueError(f"unknown baseline {baseline!r}; choose from {', '.join(BASELINES)}")
+  workdir = Path(workdir).expanduser()
+  workdir.mkdir(parents=True, exist_ok=True)
+  builder = data_build.builder_from_config(config.data, prepare=True)
+  rule = ClipRule.from_config(config.data)
+  margin = float(config.data.get("margin", 1.3))
+
+  def load(split: str, featurize: Featurizer) -> ClipSet:
+    t0 = time.time()
+    clips = load_split(builder, split, rule, featurize)
+    print(f"  {split}: {len(clips.labels)} clips of {len(clips.meta)} videos featurised in "
+          f"{time.time() - t0:.1f}s", flush=True)
+    return clips
+
+  print(f"Baseline {baseline} on {builder.name}/{builder.builder_config.name} "
+        f"({builder.data_dir})", flush=True)
+  if baseline == "grid_logreg":
+    train, val = load("train", grid_features), load("val", grid_features)
+    model, c, val_aucs = select_c(train, val)
+    params: dict[str, Any] = {"C": c, "val_video_auc_by_C": val_aucs, "grid": GRID,
+                              "num_features": int(train.x.shape[1])}
+    print(f"  C = {c:g} (val video AUC by C: "
+          + ", ".join(f"{k}: {v:.4f}" for k, v in val_aucs.items()) + ")", flush=True)
+
+    def score(clips: ClipSet) -> np.ndarray:
+      return model.predict_proba(clips.x)[:, 1].astype(np.float32)
+
+    featurize = grid_features
+  else:
+    def featurize(clips: np.ndarray) -> np.ndarray:
+      return edge_log_ratio(clips, margin)[:, None]
+
+    train, val = load("train", featurize), load("val", featurize)
+    raw = train.x[:, 0]
+    train_auc = video_auc(train, _sigmoid(raw))
+    sign = -1.0 if train_auc < 0.5 else 1.0
+    params = {"sign": sign, "train_video_auc": max(train_auc, 1.0 - train_auc),
+              "face_box": list(face_box(int(config.data.crop_size), margin))}
+    print(f"  sign = {sign:+g} (train video AUC {params['train_video_auc']:.4f})", flush=True)
+
+    def score(clips: ClipSet) -> np.ndarray:
+      return _sigmoid(sign * clips.x[:, 0])
+
+  splits = {"val": val, "test": load("test", featurize)}  # test: after everything is chosen.
+  reports = {}
+  for split, clips in splits.items():
+    report = eval_lib.split_report(clips.meta, clips.video_index, score(clips))
+    report["data"] = provenance.data_record(builder, split, report)
+    report.update(dataset=config.data.name, split=split, checkpoint_step=0,
+                  builder_config=builder.builder_config.name, inputs="frames",
+                  baseline=baseline, baseline_params=params)
+    path = eval_lib.write_report(workdir, config.data.name, split, report)
+    logging.info("Wrote %s", path)
+    reports[split] = report
+  record = json.loads(config.to_json_best_effort())
+  record.update(baseline=baseline, baseline_params={k: params[k] for k in ("C", "sign")
+                                                    if k in params})
+  (workdir / "config.json").write_text(json.dumps(record, indent=1, default=str))
+  print(f"\nBaseline {baseline}\n{eval_lib.format_table(reports)}", flush=True)
+  for split, r in reports.items():
+    lo, hi = r["video_auc_ci"]
+    print(f"{split} video AUC {r['video_auc']:.4f} (95% CI {lo:.4f}-{hi:.4f})", flush=True)
+  print(f"Metrics written to {workdir / 'eval'}, config to {workdir / 'config.json'}", flush=True)
+  return reports

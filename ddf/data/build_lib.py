@@ -1,0 +1,129 @@
+"""The FF++ builder of a config, and where its data live (the library behind `ddf.data.build`).
+
+Every option that changes what is stored is part of the builder config's name (e.g.
+`c23_f16_s64`), so builds with other options never overwrite or reuse each other. A synthetic
+tree lives in a folder named after its generation settings (`synthetic_dirs`), and so does the
+dataset built from it: a run with other synthetic settings never reuses another run's data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+import tensorflow_datasets as tfds
+
+from ddf.data.faceforensics import BuildOptions, Faceforensics, make_config
+from ddf.data.ffpp_layout import CLASSIC_METHODS
+
+
+def get_builder(data_dir: str | os.PathLike, config: str = "c23", frames_per_video: int = 32,
+                crop_size: int = 256, methods: tuple[str, ...] | str = CLASSIC_METHODS,
+                num_workers: int = 0, *, margin: float = 1.3, min_face_size: int = 40,
+                sampling: str = "windows", num_windows: int = 4,
+                detect_on_accelerator: bool = False) -> Faceforensics:
+  """The FF++ builder for these options (nothing is built or read yet).
+
+  Options equal to a registered config (`c23`, `c40`, `raw`) select that config by name, as
+  `tfds build --config c23` does, so both find the same dataset.
+  """
+  cfg = make_config(config, frames_per_video=frames_per_video, crop_size=crop_size,
+                    methods=methods, margin=margin, min_face_size=min_face_size,
+                    sampling=sampling, num_windows=num_windows)
+  registered = Faceforensics.builder_configs.get(cfg.name)
+  builder = Faceforensics(config=cfg.name if registered is not None else cfg,
+                          data_dir=os.path.expanduser(str(data_dir)), file_format="array_record")
+  builder.build_options = BuildOptions(num_workers=num_workers,
+                                       detect_on_accelerator=detect_on_accelerator)
+  return builder
+
+
+def build(builder: Faceforensics, manual_dir: str | os.PathLike) -> Faceforensics:
+  """Builds the dataset from `manual_dir` unless it is already there."""
+  manual_dir = Path(os.path.expanduser(str(manual_dir)))
+  if not (manual_dir / "splits").exists():
+    raise FileNotFoundError(
+        f"{manual_dir} has no splits/ folder (the FF++ splits train.json, val.json, test.json).\n\n"
+        + Faceforensics.MANUAL_DOWNLOAD_INSTRUCTIONS)
+  builder.download_and_prepare(
+      file_format="array_record",
+      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+  return builder
+
+
+def synthetic_settings(data: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The `ddf.data.synthetic.generate` arguments of a config's synthetic data."""
+  from ddf.data import synthetic
+
+  return synthetic.settings_from_config(data)
+
+
+def synthetic_dirs(data: ml_collections.ConfigDict) -> tuple[Path, Path]:
+  """(tree folder, TFDS data_dir) of a config's synthetic data, named after its settings.
+
+  `<manual_dir>/<slug>` and `<data_dir>/synthetic/<slug>`, where the slug spells the main
+  settings and ends in a digest of all of them (and of the generator's version).
+  """
+  from ddf.data import synthetic
+
+  settings = synthetic_settings(data)
+  key = json.dumps({"settings": settings, "generator": synthetic.GENERATOR_VERSION},
+                   sort_keys=True, default=list)
+  digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+  pairs = "-".join(str(p) for p in settings["pairs"])
+  slug = (f"p{pairs}_s{settings['size']}_f{settings['num_frames']}"
+          f"_d{settings['difficulty']:g}_seed{settings['seed']}_{digest}")
+  root = Path(os.path.expanduser(str(data.manual_dir)))
+  return root / slug, Path(os.path.expanduser(str(data.data_dir))) / "synthetic" / slug
+
+
+def data_dirs(data: ml_collections.ConfigDict) -> tuple[Path, Path]:
+  """(manual_dir, data_dir) a config reads: as given, or per synthetic settings."""
+  if data.get("synthetic", False):
+    return synthetic_dirs(data)
+  return Path(os.path.expanduser(str(data.manual_dir))), Path(os.path.expanduser(str(data.data_dir)))
+
+
+def stored_options(data: Any) -> dict[str, Any]:
+  """`make_config` arguments of a config's `data` field (a ConfigDict or a plain dict)."""
+  get = data.get
+  return dict(compression=get("config"), frames_per_video=get("frames_per_video"),
+              crop_size=get("crop_size"), methods=get("methods"), margin=get("margin", 1.3),
+              min_face_size=get("min_face_size", 40), sampling=get("sampling", "uniform"),
+              num_windows=get("num_windows", 1))
+
+
+def builder_config_name(data: Any) -> str:
+  """The builder config name a config's `data` field trains on (e.g. `c23_f16_s64_w2`)."""
+  return make_config(**stored_options(data)).name
+
+
+def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -> Faceforensics:
+  """The builder of a training config's `data` field; generates/builds missing data if asked.
+
+  With `data.synthetic`, a missing tree is made by the synthetic FF++ generator first.
+  """
+  manual_dir, data_dir = data_dirs(data)
+  options = stored_options(data)
+  builder = get_builder(
+      data_dir, options.pop("compression"), num_workers=data.get("build_workers", 0),
+      detect_on_accelerator=data.get("detect_on_accelerator", False), **options)
+  if not prepare or builder.data_path.exists():
+    return builder
+  if data.get("synthetic", False):
+    from ddf.data import synthetic
+
+    if not synthetic.is_complete(manual_dir):
+      print(f"Generating the synthetic FF++ tree in {manual_dir} ...", flush=True)
+      synthetic.generate(manual_dir, **synthetic_settings(data))
+  elif not (manual_dir / "splits").exists():
+    raise FileNotFoundError(
+        f"data.manual_dir={manual_dir} has no splits/ folder and data.synthetic is False.\n\n"
+        + Faceforensics.MANUAL_DOWNLOAD_INSTRUCTIONS)
+  print(f"Building {builder.name}/{builder.builder_config.name} into {builder.data_dir} ...",
+        flush=True)
+  return build(builder, manual_dir)
