@@ -170,7 +170,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array, *
   new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
   new_state = new_state.replace(step=state.step + 1)
   step_metrics = TrainMetrics.single_from_model_output(
-      loss=loss, accuracy=accuracy, grad_norm=optax.global_norm(grads),
+      loss=loss, accuracy=accuracy, grad_norm=optax.tree.norm(grads),
       learning_rate=make_schedule(config)(state.step))
   return new_state, step_metrics, finite
 
