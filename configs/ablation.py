@@ -1,4 +1,4 @@
-"""Branch ablations (DESIGN.md section 5) on the embedded synthetic data or on FF++.
+"""Branch ablations (docs/design.md section 5) on the embedded synthetic data or on FF++.
 
   python -m ddf.train --config configs/ablation.py:spatial_only --workdir runs/abl_spatial
   python -m ddf.train --config configs/ablation.py:temporal_only --workdir runs/abl_temporal

@@ -17,7 +17,7 @@ import ml_collections
 
 def get_model_config() -> ml_collections.ConfigDict:
   """Model fields shared by every config: the defaults of `ddf.models.detector`'s sub-configs
-  (SpatialConfig, TemporalConfig, MicroConfig, HeadConfig; DESIGN.md section 5)."""
+  (SpatialConfig, TemporalConfig, MicroConfig, HeadConfig; docs/design.md section 5)."""
   from ddf.models import detector
 
   m = ml_collections.ConfigDict()
@@ -49,7 +49,7 @@ def set_optimization(c: ml_collections.ConfigDict, *, batch_size: int, eval_batc
 
 
 def get_mesh_config() -> ml_collections.ConfigDict:
-  """Device mesh and logical-axis rules (DESIGN.md section 6)."""
+  """Device mesh and logical-axis rules (docs/design.md section 6)."""
   mesh = ml_collections.ConfigDict()
   mesh.axes = ("data", "fsdp", "model")
   mesh.shape = (-1, 1, 1)  # -1: all remaining devices.
@@ -134,7 +134,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.feature_cache_batch_frames = 64  # frames per backbone call when computing the cache.
 
   c.model = get_model_config()
-  # Sized for a 2-core CPU (the structure of DESIGN.md section 5, narrower layers);
+  # Sized for a 2-core CPU (the structure of docs/design.md section 5, narrower layers);
   # configs/ffpp.py restores the original widths.
   c.model.micro.image_size = 32
   c.model.micro.filters = (16, 32, 64)

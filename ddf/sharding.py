@@ -1,4 +1,4 @@
-"""Device mesh, logical-axis rules and host-local <-> global arrays (DESIGN.md section 6)."""
+"""Device mesh, logical-axis rules and host-local <-> global arrays (docs/design.md section 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""FaceForensics++ download layout and official split semantics (DESIGN.md section 3)."""
+"""FaceForensics++ download layout and official split semantics (docs/design.md section 3)."""
 
 from __future__ import annotations
 

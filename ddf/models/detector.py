@@ -111,7 +111,7 @@ def _sub_config(cls: type, fields: Any) -> Any:
 
 
 class FusionDetector(nn.Module):
-  """Clip-level deepfake detector (DESIGN.md section 5). Build with `FusionDetector.from_config`.
+  """Clip-level deepfake detector (docs/design.md section 5). Build with `FusionDetector.from_config`.
 
   `__call__(clips [B, T, H, W, 3] uint8 RGB, *, train, seq_lengths [B] | None)
   -> (logits [B] float32, aux)`; aux holds, for the computed parts, `spatial_attention`
