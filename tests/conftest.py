@@ -17,6 +17,16 @@ TINY_FRAMES_PER_VIDEO = 4  # one window of 4 consecutive frames (configs/default
 TINY_CROP = 32
 
 
+# Tests that need a generated tree or a built dataset are in the slow tier.
+_SLOW_FIXTURES = {"tiny_tree", "tiny_dataset"}
+
+
+def pytest_collection_modifyitems(items):
+  for item in items:
+    if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+      item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_tree(tmp_path_factory) -> Path:
   """A synthetic FF++ tree: 3/2/2 pairs, four methods, c23, 128x128, 8 frames."""

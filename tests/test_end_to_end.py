@@ -17,6 +17,8 @@ from sklearn import metrics as skm
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # subprocesses / dataset builds
+
 
 @pytest.fixture(scope="module")
 def run_dir(tiny_dataset, tmp_path_factory) -> Path:

@@ -18,6 +18,8 @@ from ddf.data import feature_cache, pipeline
 from ddf.models import build_detector, frame_features
 from tests.conftest import REPO, TINY_CROP, TINY_FRAMES_PER_VIDEO, restore_on_host
 
+pytestmark = pytest.mark.slow  # subprocesses / dataset builds
+
 
 def _config(cache_root: Path, dtype: str = "float32") -> ml_collections.ConfigDict:
   c = get_config("tiny,frozen")

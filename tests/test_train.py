@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import REPO, restore_on_host
 
+pytestmark = pytest.mark.slow  # subprocesses / dataset builds
+
 NUM_STEPS = 6
 CKPT_EVERY = 3
 
