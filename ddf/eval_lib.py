@@ -29,11 +29,12 @@ PredictFn = Callable[[dict[str, jax.Array]], jax.Array]
 
 
 def score_clips(source: Any, predict_fn: PredictFn, mesh: Mesh, rules: sharding.Rules,
-                rule: ClipRule, global_batch_size: int,
-                progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                rule: ClipRule, global_batch_size: int, progress: str | None = None,
+                perturbation: str | None = None) -> tuple[np.ndarray, np.ndarray]:
   """(video index [N_clips], P(fake) [N_clips]) for the whole split, on every process.
 
-  With `progress` (a name), process 0 prints how many clips are scored, every few seconds.
+  With `progress` (a name), process 0 prints how many clips are scored, every few seconds;
+  `perturbation` corrupts the frames first (`ddf.data.perturb`).
   """
   local_bs = sharding.local_batch_size(global_batch_size, mesh, rules)
   batch_sharding = sharding.batch_sharding(mesh, rules)
@@ -41,7 +42,7 @@ def score_clips(source: Any, predict_fn: PredictFn, mesh: Mesh, rules: sharding.
   say = progress is not None and jax.process_index() == 0
   videos, scores = [], []
   done, last = 0, time.time()
-  for batch in eval_batches(source, rule, local_bs):
+  for batch in eval_batches(source, rule, local_bs, perturbation=perturbation):
     probs = predict_fn(sharding.to_global(batch.inputs, batch_sharding))
     local = multihost_utils.global_array_to_host_local_array(probs, mesh, batch_sharding.spec)
     local = np.asarray(local)
@@ -123,10 +124,10 @@ def split_report(meta: list[dict[str, Any]], video_index: np.ndarray,
 
 
 def evaluate_split(source: Any, predict_fn: PredictFn, mesh: Mesh, rules: sharding.Rules,
-                   rule: ClipRule, global_batch_size: int,
-                   progress: str | None = None) -> dict[str, Any]:
+                   rule: ClipRule, global_batch_size: int, progress: str | None = None,
+                   perturbation: str | None = None) -> dict[str, Any]:
   video_index, clip_scores = score_clips(source, predict_fn, mesh, rules, rule,
-                                         global_batch_size, progress)
+                                         global_batch_size, progress, perturbation)
   return split_report(video_metadata(source, rule), video_index, clip_scores)
 
 
@@ -155,22 +156,29 @@ def make_predict_fn(model: nn.Module, state_shardings: Any, mesh: Mesh, rules: s
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, ctx: Context, state: Any, shardings: Any,
                         splits: tuple[str, ...], step: int,
-                        sources: dict[str, Any] | None = None,
-                        dataset: str | None = None) -> dict[str, dict[str, Any]]:
-  """{split: report} of one checkpoint on `ctx.builder`'s splits (the built frames unless
-  `sources` gives them), each with the data it was measured on (`report['data']`)."""
+                        sources: dict[str, Any] | None = None, dataset: str | None = None,
+                        perturbations: tuple[str | None, ...] = (None,),
+                        ) -> dict[str, dict[str, Any]]:
+  """{name: report} of one checkpoint on `ctx.builder`'s splits (the built frames unless
+  `sources` gives them), each with the data it was measured on (`report['data']`).
+
+  Names are the splits, or `<split>_<perturbation>` for each perturbation other than None
+  (`ddf.data.perturb`, e.g. 'test_GB3')."""
   predict = make_predict_fn(ctx.model, shardings, ctx.mesh, ctx.rules)(state)
   rule = ClipRule.from_config(config.data)
   cfg = ctx.builder.builder_config
   reports = {}
   for split in splits:
     source = sources[split] if sources else RecordSource(ctx.builder, split)
-    report = evaluate_split(source, predict, ctx.mesh, ctx.rules, rule, config.eval_batch_size,
-                            progress=split)
-    report.update(dataset=dataset or config.data.name, split=split, checkpoint_step=int(step),
-                  builder_config=cfg.name if cfg else "", inputs=describe_inputs(source))
-    report["data"] = provenance.data_record(ctx.builder, split, report)
-    reports[split] = report
+    for perturbation in perturbations:
+      name = split if perturbation is None else f"{split}_{perturbation}"
+      report = evaluate_split(source, predict, ctx.mesh, ctx.rules, rule,
+                              config.eval_batch_size, progress=name, perturbation=perturbation)
+      report.update(dataset=dataset or config.data.name, split=split, checkpoint_step=int(step),
+                    builder_config=cfg.name if cfg else "", inputs=describe_inputs(source),
+                    perturbation=perturbation)
+      report["data"] = provenance.data_record(ctx.builder, split, report)
+      reports[name] = report
   return reports
 
 
@@ -211,4 +219,21 @@ def format_report(report: dict[str, Any]) -> str:
            "|---|---|---|---|---|---|---|---|", row("all", report)]
   lines += [row(m, r) for m, r in report["per_method"].items()]
   lines += [row(c, r) for c, r in report["per_compression"].items()]
+  return "\n".join(lines)
+
+
+def format_robustness(reports: dict[str, dict[str, Any]], split: str) -> str:
+  """Video AUC per perturbation type (rows) and level (columns), with the clean split's."""
+  from ddf.data import perturb
+
+  lines = [f"clean {split} video AUC {reports[split]['video_auc']:.4f}",
+           "| perturbation | " + " | ".join(str(level) for level in perturb.LEVELS) + " | avg |",
+           "|---" * (len(perturb.LEVELS) + 2) + "|"]
+  for kind, (title, _) in perturb.TYPES.items():
+    values = [reports.get(f"{split}_{kind}{level}", {}).get("video_auc") for level in perturb.LEVELS]
+    if all(v is None for v in values):
+      continue
+    shown = [v for v in values if v is not None]
+    cells = ["-" if v is None else f"{v:.4f}" for v in values]
+    lines.append(f"| {kind} ({title}) | " + " | ".join(cells) + f" | {np.mean(shown):.4f} |")
   return "\n".join(lines)

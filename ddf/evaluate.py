@@ -5,6 +5,8 @@
   python -m ddf.evaluate --workdir runs/ffpp_c23_r50 --dataset celeb_df_v2 \
       --data_dir ~/ddf_data/tfds [--builder_config default] [--module my_pkg.celeb_df]
   python -m ddf.evaluate --workdir runs/ffpp_c23_r50 --builder_config c40  # FF++ c23 -> c40
+  # robustness: the test split under the DeeperForensics-1.0 perturbations (7 types x 5 levels)
+  python -m ddf.evaluate --workdir runs/default --perturb   # -> eval/<dataset>_test_GB3.json ...
 
 Loads `WORKDIR/config.json`, restores `WORKDIR/best_checkpoint` (the best val checkpoint; the
 latest one in `WORKDIR/checkpoints` when no val evaluation ran), scores every fixed clip of the
@@ -46,26 +48,38 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--config_override", nargs="*", default=[], metavar="KEY=VALUE",
                       help="e.g. eval_batch_size=32 data.clips_per_video_eval=4")
   parser.add_argument("--no_roc", action="store_true", help="skip the ROC PNG")
+  parser.add_argument("--perturb", action="store_true",
+                      help="also score the split under the 7 x 5 DeeperForensics perturbations")
+  parser.add_argument("--perturbations", default=None,
+                      help="a comma list of perturbations instead of all, e.g. GB3,JPEG5")
   args = parser.parse_args(argv)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   from ddf import eval_lib, runs, sharding
+  from ddf.data import perturb
 
   sharding.maybe_initialize_distributed()
   try:
-    report, path = runs.evaluate_run(args.workdir, args.split, args.dataset, args.data_dir,
-                                     args.builder_config, args.module, args.config_override,
-                                     roc=not args.no_roc)
+    chosen = (tuple(p.strip() for p in args.perturbations.split(",") if p.strip())
+              if args.perturbations else tuple(perturb.names()) if args.perturb else ())
+    for name in chosen:
+      perturb.parse(name)
+    reports, paths = runs.evaluate_run(args.workdir, args.split, args.dataset, args.data_dir,
+                                       args.builder_config, args.module, args.config_override,
+                                       roc=not args.no_roc, perturbations=chosen)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   import jax
 
   if jax.process_index() == 0:
+    report = reports[args.split]
     print(f"{report['dataset']}/{report['builder_config']} {args.split}: {report['num_videos']} "
           f"videos, {report['num_clips']} clips, {report['videos_with_faceless_frames']} with "
           f"frames without a face; checkpoint step {report['checkpoint_step']}")
     print(eval_lib.format_report(report))
-    print(f"Wrote {path}")
+    if chosen:
+      print(eval_lib.format_robustness(reports, args.split))
+    print(f"Wrote {paths[args.split]}" + (f" and {len(chosen)} perturbed reports" if chosen else ""))
   return 0
 
 

@@ -2,7 +2,7 @@
 
   config = load_config(workdir, ["eval_batch_size=32"])     # WORKDIR/config.json (+ overrides)
   run = restore(config, workdir)                            # model, mesh, rules, state, step
-  report, path = evaluate_run(workdir, split="test")        # WORKDIR/eval/<dataset>_<split>.json
+  reports, paths = evaluate_run(workdir, split="test")      # WORKDIR/eval/<dataset>_<split>.json
 
 Used by `ddf.evaluate` (the command line) and `ddf.predict_lib`.
 """
@@ -184,10 +184,12 @@ def check_compatible(config: ml_collections.ConfigDict, builder) -> None:
 def evaluate_run(workdir: str | os.PathLike, split: str = "test", dataset: str | None = None,
                  data_dir: str | None = None, builder_config: str | None = None,
                  module: str | None = None, overrides: list[str] | None = None,
-                 roc: bool = True) -> tuple[dict[str, Any], Path]:
-  """Scores `split` with the val-selected checkpoint; writes the JSON (+ ROC PNG).
-
-  Returns (report, path of the JSON).
+                 roc: bool = True, perturbations: tuple[str, ...] = ()
+                 ) -> tuple[dict[str, dict[str, Any]], dict[str, Path]]:
+  """Scores `split` with the val-selected checkpoint, clean and under each of `perturbations`
+  (`ddf.data.perturb`, e.g. 'GB3'); writes `eval/<tag>_<split>[_<perturbation>].json` and the
+  clean split's ROC PNG. Returns ({name: report}, {name: path}); names are `split` and
+  `<split>_<perturbation>`.
   """
   workdir = Path(workdir).expanduser()
   config = load_config(workdir, overrides)
@@ -196,15 +198,15 @@ def evaluate_run(workdir: str | os.PathLike, split: str = "test", dataset: str |
   run = restore(config, workdir)
   ctx = Context(builder=builder, mesh=run.mesh, rules=run.rules, model=run.model)
   name = dataset or config.data.name
-  report = eval_lib.evaluate_checkpoint(config, ctx, run.state, run.shardings, (split,), run.step,
-                                        dataset=name)[split]
+  reports = eval_lib.evaluate_checkpoint(config, ctx, run.state, run.shardings, (split,), run.step,
+                                         dataset=name, perturbations=(None, *perturbations))
   tag = name
   if builder_config is not None and builder_config != train_builder_config(config):
     tag = f"{name}-{builder_config}"
-  path = eval_lib.write_report(workdir, tag, split, report)
+  paths = {key: eval_lib.write_report(workdir, tag, key, report) for key, report in reports.items()}
   if roc and jax.process_index() == 0:
     from ddf import plots
 
-    plots.roc_figure(report, path.with_name(f"{tag}_{split}_roc.png"),
+    plots.roc_figure(reports[split], paths[split].with_name(f"{tag}_{split}_roc.png"),
                      title=f"{tag} {split}, step {run.step} (video level)")
-  return report, path
+  return reports, paths

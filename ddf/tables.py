@@ -10,6 +10,7 @@ Reads each workdir's `config.json` and `eval/*.json` (written by `ddf.train`, `d
                               baselines are rows too (no branch on).
   cross_dataset.{md,tex,csv}  train dataset -> every evaluated dataset, video AUC (%).
   diagnostics.{md,tex,csv}    branch x cue-isolating method (configs/diagnostics.py), AUC (%).
+  robustness.{md,tex,csv}     perturbation type x level (`ddf.evaluate --perturb`), AUC (%).
 Runs whose configs differ only by `seed` (and by paths, mesh, logging or worker counts) are one
 row: mean ± sample std over the seeds (`seeds` column); a single run shows its value and, for an
 AUC, its 95% bootstrap interval over videos in brackets. A row's name is its backbone and
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
   tables_lib.write_tables(tables, args.out)
   for t in tables:
     print(tables_lib.to_markdown(t))
-  print(f"Wrote {Path(args.out) / '{ffpp,ablation,cross_dataset,diagnostics}.{md,tex,csv}'}")
+  print(f"Wrote {Path(args.out) / '{ffpp,ablation,cross_dataset,diagnostics,robustness}.{md,tex,csv}'}")
   return 0
 
 

@@ -8,6 +8,7 @@ Reads each workdir's `config.json` and `eval/*.json` (written by `ddf.train`, `d
                               baselines are rows too (no branch on).
   cross_dataset.{md,tex,csv}  train dataset -> every evaluated dataset, video AUC (%).
   diagnostics.{md,tex,csv}    branch x cue-isolating method (configs/diagnostics.py), AUC (%).
+  robustness.{md,tex,csv}     perturbation type x level (`ddf.evaluate --perturb`), AUC (%).
 Runs whose configs differ only by `seed` (and by paths, mesh, logging or worker counts) are one
 row: mean ± sample std over the seeds (`seeds` column); a single run shows its value and, for an
 AUC, its 95% bootstrap interval over videos in brackets. A row's name is its backbone and
@@ -64,6 +65,7 @@ class Run:
   workdir: Path
   config: dict[str, Any]
   reports: list[dict[str, Any]] = field(default_factory=list)
+  perturbed: list[dict[str, Any]] = field(default_factory=list)  # `ddf.evaluate --perturb`
 
   def signature(self, drop: Sequence[str] = ()) -> str:
     keep = {k: v for k, v in self.config.items() if not _ignored(k, drop)}
@@ -126,7 +128,7 @@ def load_runs(workdirs: Sequence[str | os.PathLike]) -> list[Run]:
       report = json.loads(p.read_text())
       if isinstance(report, dict) and "video_auc" in report:
         report.setdefault("split", p.stem.rsplit("_", 1)[-1])
-        run.reports.append(report)
+        (run.perturbed if report.get("perturbation") else run.reports).append(report)
     if not run.reports:
       print(f"note: {w} has no eval/*.json (run `python -m ddf.evaluate --workdir {w}`)",
             file=sys.stderr)
@@ -329,10 +331,42 @@ def _diagnostics_table(runs: Sequence[Run], split: str, level: str) -> Table:
                ["branch"] + [f"{m} AUC" for m in methods], rows)
 
 
+def _robustness_table(runs: Sequence[Run], split: str, level: str) -> Table:
+  """Rows = model x perturbation type, columns = clean, levels 1-5 and their average (AUC)."""
+  from ddf.data import perturb
+
+  labels = _labels(runs)
+  cells: dict[tuple[str, str, str], list[Value]] = defaultdict(list)
+  clean: dict[str, list[Value]] = defaultdict(list)
+  for run in runs:
+    sig = run.signature()
+    for rep in run.perturbed:
+      if rep.get("split") == split and run.in_dataset(rep):
+        kind, lvl = perturb.parse(rep["perturbation"])
+        cells[(sig, kind, str(lvl))].append(_metric(rep, "All", f"{level}_auc"))
+    for rep in run.reports:
+      if rep.get("split") == split and run.in_dataset(rep) and run.perturbed:
+        clean[sig].append(_metric(rep, "All", f"{level}_auc"))
+  rows = []
+  for sig in sorted({k[0] for k in cells}, key=lambda s: labels[s]):
+    for kind, (title, _) in perturb.TYPES.items():
+      values = [cells.get((sig, kind, str(lvl)), []) for lvl in perturb.LEVELS]
+      if not any(values):
+        continue
+      means = [_stats(v)[0] / 100 for v in values if v]
+      average = [Value(sum(means) / len(means))]
+      rows.append([labels[sig], f"{kind} ({title})", clean.get(sig, [])] + values + [average])
+  header = ["model", "perturbation", "clean"] + [f"level {lvl}" for lvl in perturb.LEVELS] + [
+      "avg"]
+  return Table("robustness", f"Robustness ({split}, {level}-level AUC, %) under the "
+               "DeeperForensics-1.0 perturbations (ddf/data/perturb.py)", header, rows)
+
+
 def build_tables(runs: Sequence[Run], split: str = "test", level: str = "video") -> list[Table]:
-  """The FF++, ablation, cross-dataset and diagnostics tables of these runs."""
+  """The FF++, ablation, cross-dataset, diagnostics and robustness tables of these runs."""
   return [_ffpp_table(runs, split, level), _ablation_table(runs, split, level),
-          _cross_table(runs, split, level), _diagnostics_table(runs, split, level)]
+          _cross_table(runs, split, level), _diagnostics_table(runs, split, level),
+          _robustness_table(runs, split, level)]
 
 
 def to_markdown(table: Table) -> str:

@@ -198,3 +198,23 @@ def test_predict_samples_and_detects_like_the_build(run_dir):
   assert (p.sampling.sampling, p.sampling.num_windows) == (config["sampling"],
                                                            config["num_windows"])
   assert p.rule.min_face_fraction == config["min_face_fraction"]
+
+
+def test_perturbed_evaluation_and_robustness_table(run_dir, report, tmp_path, capsys):
+  from ddf import evaluate, tables
+
+  assert evaluate.main(["--workdir", str(run_dir), "--split", "test", "--no_roc",
+                        "--perturbations", "GB3,JPEG5"]) == 0
+  assert "| GB (Gaussian blur) | - | - | " in capsys.readouterr().out
+  for name in ("GB3", "JPEG5"):
+    perturbed = json.loads((run_dir / "eval" / f"faceforensics_test_{name}.json").read_text())
+    assert perturbed["perturbation"] == name and perturbed["split"] == "test"
+    assert perturbed["num_clips"] == report["num_clips"]
+  clean = json.loads((run_dir / "eval" / "faceforensics_test.json").read_text())
+  assert clean["perturbation"] is None
+  assert evaluate.main(["--workdir", str(run_dir), "--perturbations", "XX9"]) == 2
+  out = tmp_path / "tables"
+  assert tables.main(["--workdirs", str(run_dir), "--out", str(out)]) == 0
+  robustness = (out / "robustness.md").read_text()
+  assert "GB (Gaussian blur)" in robustness and "JPEG (JPEG compression)" in robustness
+  assert f"{100 * clean['video_auc']:.2f}" in robustness

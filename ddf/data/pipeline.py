@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
+from ddf.data import perturb
 from ddf.data import sampling as sampling_lib
 from ddf.data.augment import augment_clip
 from ddf.data.ffpp_examples import decode_jpeg
@@ -321,12 +322,13 @@ def eval_rows(index: Sequence[dict[str, Any]], rule: ClipRule, process_index: in
 
 
 def eval_batches(source: Any, rule: ClipRule, local_batch_size: int,
-                 process_index: int | None = None,
-                 process_count: int | None = None) -> Iterator[EvalBatch]:
+                 process_index: int | None = None, process_count: int | None = None,
+                 perturbation: str | None = None) -> Iterator[EvalBatch]:
   """All clips of this process's share of the videos, in fixed-size padded batches.
 
   Every process yields the same number of batches (so collective steps line up); each record is
-  parsed once, however many of its clips are scored.
+  parsed once, however many of its clips are scored. `perturbation` (e.g. 'GB3',
+  `ddf.data.perturb`) corrupts every clip's frames, seeded by video and clip start.
   """
   pi = jax.process_index() if process_index is None else process_index
   pc = jax.process_count() if process_count is None else process_count
@@ -347,7 +349,12 @@ def eval_batches(source: Any, rule: ClipRule, local_batch_size: int,
     for i, s in chunk:
       if cached is None or cached[0] != i:
         cached = (i, source[i])
-      row_inputs.append(clip_inputs(cached[1], s, rule.clip_len))
+      inputs = clip_inputs(cached[1], s, rule.clip_len)
+      if perturbation is not None:
+        if "clips" not in inputs:
+          raise ValueError("perturbations apply to frames, not to precomputed features")
+        inputs["clips"] = perturb.apply(inputs["clips"], perturbation, seed=i * 100_003 + s)
+      row_inputs.append(inputs)
     pad = local_batch_size - len(chunk)
     row_inputs.extend([padding] * pad)
     yield EvalBatch(inputs={k: np.stack([r[k] for r in row_inputs]) for k in padding},
