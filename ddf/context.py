@@ -54,6 +54,9 @@ def input_sources(config: ml_collections.ConfigDict, ctx: Context, state: Any,
   if not config.model.spatial.freeze:
     raise ValueError("data.feature_cache=True precomputes the backbone's features, which is only "
                      "valid for a frozen backbone: also set --config.model.spatial.freeze=True")
+  if config.data.get("sbi") and config.data.sbi.get("mode", "off") != "off":
+    raise ValueError("data.sbi blends pixels at train time and cannot use precomputed features: "
+                     "set --config.data.feature_cache=False or --config.data.sbi.mode=off")
   augment = {k: v for k, v in config.data.augment.items() if v}
   if augment and jax.process_index() == 0:
     print(f"Note: data.feature_cache=True trains on features of un-augmented frames; pixel "

@@ -28,7 +28,7 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ddf.data import perturb
+from ddf.data import perturb, sbi
 from ddf.data import sampling as sampling_lib
 from ddf.data.augment import augment_clip
 from ddf.data.ffpp_examples import decode_jpeg
@@ -235,13 +235,22 @@ class ClipRule:
             f"{self.min_face_fraction:.0%} of them (data.min_face_fraction)")
 
 
+SBI_MODES = ("off", "reals_only", "mixed")
+
+
 class RandomClip(grain.RandomMapTransform):
   """Record -> {'clips': [clip_len, S, S, 3] uint8 (or cached features), 'label'} at a random
-  start among the rule's training clips; frames are augmented."""
+  start among the rule's training clips; frames are augmented.
 
-  def __init__(self, rule: ClipRule, augment: ml_collections.ConfigDict | None):
+  With `sbi_fraction` > 0, a real clip becomes a self-blended fake (label 1) with that
+  probability (`ddf.data.sbi`), before augmentation.
+  """
+
+  def __init__(self, rule: ClipRule, augment: ml_collections.ConfigDict | None,
+               sbi_fraction: float = 0.0):
     self.rule = rule
     self.augment = augment
+    self.sbi_fraction = sbi_fraction
 
   def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     starts = self.rule.train_starts(record)
@@ -249,9 +258,27 @@ class RandomClip(grain.RandomMapTransform):
       raise ValueError(f"{record['method']}/{record['video_id']}: {self.rule.unusable_reason(record)}")
     start = int(starts[rng.integers(len(starts))])
     inputs = clip_inputs(record, start, self.rule.clip_len)
+    label = int(record["label"])
+    if self.sbi_fraction and label == 0 and rng.random() < self.sbi_fraction:
+      landmarks = np.asarray(record["landmarks"])[start:start + self.rule.clip_len]
+      inputs["clips"] = sbi.self_blend_clip(inputs["clips"], landmarks, rng)
+      label = 1
     if self.augment is not None and "clips" in inputs:
       inputs["clips"] = augment_clip(inputs["clips"], rng, self.augment)
-    return {**inputs, "label": np.int32(record["label"])}
+    return {**inputs, "label": np.int32(label)}
+
+
+def sbi_settings(data: ml_collections.ConfigDict) -> tuple[str, float]:
+  """(mode, fraction) of `data.sbi`: `reals_only` trains on reals and their self-blended fakes
+  (as SBI does; half of the clips blended), `mixed` adds self-blended clips (`fraction` of the
+  real clips) to the dataset's own fakes."""
+  sbi_cfg = data.get("sbi")
+  mode = sbi_cfg.get("mode", "off") if sbi_cfg else "off"
+  if mode not in SBI_MODES:
+    raise ValueError(f"data.sbi.mode must be one of {SBI_MODES}, got {mode!r}")
+  if mode == "off":
+    return mode, 0.0
+  return mode, 0.5 if mode == "reals_only" else float(sbi_cfg.get("fraction", 0.5))
 
 
 def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigDict,
@@ -274,8 +301,10 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
   if source is None:
     source = RecordSource(builder, split)
   rule = ClipRule.from_config(data)
+  sbi_mode, sbi_fraction = sbi_settings(data)
   index = source.index()
-  usable = [i for i, entry in enumerate(index) if len(rule.train_starts(entry))]
+  usable = [i for i, entry in enumerate(index) if len(rule.train_starts(entry))
+            and (sbi_mode != "reals_only" or entry["label"] == 0)]
   if not usable:
     raise ValueError(f"no video of {source!r} has a training clip: "
                      f"{rule.unusable_reason(index[0]) if index else 'the split is empty'}")
@@ -284,7 +313,7 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
             else SubsetSource(source, usable))
   augment = data.augment if data.augment else None
   clips = (grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
-           .random_map(RandomClip(rule, augment), seed=seed))
+           .random_map(RandomClip(rule, augment, sbi_fraction), seed=seed))
   local, global_bs = local_batch_size, local_batch_size * pc
 
   def global_position(i: int) -> int:

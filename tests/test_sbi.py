@@ -1,0 +1,99 @@
+"""Self-blended clips: where they change a clip, consistency over frames, the training stream."""
+
+from __future__ import annotations
+
+import cv2
+import ml_collections
+import numpy as np
+import pytest
+
+from ddf.data import pipeline, sampling, sbi
+from ddf.data.ffpp_examples import encode_jpeg
+from ddf.faces import align
+
+
+@pytest.fixture(scope="module")
+def face_clip():
+  """An aligned 64 px face crop (astronaut) repeated over 4 frames, with template landmarks."""
+  import skimage
+
+  image = skimage.data.astronaut()
+  points = np.array([[204, 100], [245, 102], [224, 126], [202, 139], [244, 140]], np.float32)
+  crop, matrix = align.align_face(image, points, 64, 1.3)
+  landmarks = align.transform_points(points, matrix)
+  return np.repeat(crop[None], 4, axis=0), np.repeat(landmarks[None], 4, axis=0)
+
+
+def test_self_blending_changes_the_face_only_and_every_frame_alike(face_clip):
+  clip, landmarks = face_clip
+  out = sbi.self_blend_clip(clip, landmarks, np.random.default_rng(0))
+  assert out.shape == clip.shape and out.dtype == np.uint8
+  diff = np.abs(out.astype(int) - clip).sum(-1)
+  centre = landmarks[0].mean(0).round().astype(int)
+  inner = diff[:, centre[1] - 6:centre[1] + 6, centre[0] - 6:centre[0] + 6]
+  assert inner.mean() > 3  # the face is blended
+  assert diff[:, :4, :].max() == 0 and diff[:, :, :2].max() == 0  # the border is untouched
+  for t in range(1, 4):  # identical frames and landmarks -> identical blends
+    np.testing.assert_array_equal(out[t], out[0])
+
+
+def test_self_blending_is_seeded(face_clip):
+  clip, landmarks = face_clip
+  a = sbi.self_blend_clip(clip, landmarks, np.random.default_rng(3))
+  b = sbi.self_blend_clip(clip, landmarks, np.random.default_rng(3))
+  c = sbi.self_blend_clip(clip, landmarks, np.random.default_rng(4))
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c)
+
+
+class _Source:
+  def __init__(self, records):
+    self.records = records
+
+  def __len__(self):
+    return len(self.records)
+
+  def __getitem__(self, i):
+    return self.records[int(i)]
+
+  def index(self):
+    return [pipeline.index_entry(r) for r in self.records]
+
+
+def _record(video_id, label, clip, landmarks):
+  idx = sampling.frame_indices(20, 4, "windows", 1)
+  return {"video_id": video_id, "label": label, "method": "original" if label == 0 else "X",
+          "compression": "c23", "frames": [encode_jpeg(f, 95) for f in clip],
+          "face_found": np.ones(4, bool), "frame_indices": idx, "landmarks": landmarks}
+
+
+@pytest.mark.parametrize("mode", ["reals_only", "mixed"])
+def test_training_stream_with_self_blended_fakes(face_clip, mode):
+  clip, landmarks = face_clip
+  noise = np.random.default_rng(0).integers(0, 255, clip.shape, dtype=np.uint8)
+  source = _Source([_record("r1", 0, clip, landmarks), _record("r2", 0, clip, landmarks),
+                    _record("f1", 1, noise, landmarks)])
+  data = ml_collections.ConfigDict(dict(
+      clip_len=4, sampling="windows", balance=False, num_workers=0, augment={},
+      sbi=dict(mode=mode, fraction=0.5)))
+  it = pipeline.train_loader(None, data, local_batch_size=4, seed=0, source=source,
+                             process_index=0, process_count=1)
+  labels, noisy = [], 0
+  for _ in range(15):
+    batch = next(it)
+    labels += batch["label"].tolist()
+    noisy += sum(int(np.abs(c.astype(int) - clip).mean() > 40) for c in batch["clips"])
+  assert 0.3 < np.mean(labels) < 0.8
+  if mode == "reals_only":
+    assert noisy == 0  # the dataset's own fake is never read
+  else:
+    assert noisy > 0
+
+
+def test_a_blended_clip_looks_like_a_face_swap(face_clip, tmp_path):
+  clip, landmarks = face_clip
+  tiles = [sbi.self_blend_clip(clip, landmarks, np.random.default_rng(s))[0] for s in range(6)]
+  sheet = np.concatenate([clip[0], *tiles], axis=1)
+  path = tmp_path / "sbi.png"
+  cv2.imwrite(str(path), cv2.cvtColor(cv2.resize(sheet, None, fx=3, fy=3), cv2.COLOR_RGB2BGR))
+  assert path.stat().st_size > 0
