@@ -123,6 +123,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.augment.color_jitter = 0.1
   c.data.augment.jpeg_prob = 0.0
   c.data.augment.blur_prob = 0.0
+  # Self-blended fakes made on the fly from real clips (ddf/data/sbi.py): "off", "reals_only"
+  # (train on reals + their self-blends, as SBI does) or "mixed" (+ the dataset's own fakes).
+  c.data.sbi = ml_collections.ConfigDict(dict(mode="off", fraction=0.5))
   c.data.num_workers = 0  # grain worker processes (0 = in process).
   c.data.build_workers = 0  # processes for decode + face detection at build time (0 = all cores).
   c.data.detect_on_accelerator = False  # build: detect faces on the accelerator, batched.

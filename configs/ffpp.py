@@ -8,6 +8,9 @@ Build the dataset once (see README, "Real FaceForensics++"), then e.g.
   python -m ddf.train --config configs/ffpp.py:c40,vgg16 --workdir runs/ffpp_c40_vgg16
   # frozen ImageNet backbone, features precomputed once (fast on small hardware):
   python -m ddf.train --config configs/ffpp.py:c23,resnet50,frozen --workdir runs/ffpp_c23_r50_frozen
+  # self-blended training (SBI): reals and their self-blends only; or mixed with the FF++ fakes
+  python -m ddf.train --config configs/ffpp.py:c23,resnet50,sbi --workdir runs/ffpp_c23_r50_sbi
+  python -m ddf.train --config configs/ffpp.py:c23,resnet50,sbi_mixed --workdir runs/ffpp_sbi_mix
   # 32 evenly spaced frames per video instead of 4 windows of 8 consecutive ones:
   python -m ddf.train --config configs/ffpp.py:c23,resnet50,uniform --workdir runs/ffpp_c23_r50_uni
   # TPU pod slice (see launch/tpu_pod.sh): FSDP over the pod, bf16 compute, remat:
@@ -32,7 +35,7 @@ from configs import default
 OPTIONS = {
     "compression": ("c23", "c40", "raw"),
     "backbone": ("resnet50", "vgg16"),
-    "variant": ("frozen", "uniform", "tpu"),
+    "variant": ("frozen", "uniform", "tpu", "sbi", "sbi_mixed"),
 }
 
 
@@ -76,6 +79,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                            checkpoint_every_steps=1000, log_every_steps=100)
   if "uniform" in opts:  # 32 evenly spaced frames: the frame-level protocol, 4 clips per video.
     c.data.sampling = "uniform"
+  if "sbi" in opts:  # reals + their self-blended fakes only (Shiohara & Yamasaki, CVPR 2022)
+    c.data.sbi.mode = "reals_only"
+  if "sbi_mixed" in opts:  # the FF++ fakes plus self-blended ones
+    c.data.sbi.mode = "mixed"
   if "frozen" in opts:
     default.use_feature_cache(c)
     c.learning_rate = 1e-3
