@@ -1,12 +1,16 @@
-"""Builds the FF++ TFDS dataset from a download (or synthetic) tree.
+"""Builds a TFDS video dataset (FF++ by default) from a download (or synthetic) tree.
 
   python -m ddf.data.build --manual_dir M --data_dir D --config c23 [--frames_per_video 32]
       [--sampling windows --num_windows 4] [--min_face_size 40] [--workers 0]
+  python -m ddf.data.build --dataset celeb_df --manual_dir M --data_dir D --config v2
+
+Datasets (configs, default first): faceforensics (c23, c40, raw), celeb_df (v2, v1),
+dfdc (full, preview), dfd (c23, c40, raw), deeper_forensics (end_to_end, ...).
 
 Every option that changes what is stored is part of the builder config's name (e.g.
 `c23_f16_s64`), so builds with other options never overwrite or reuse each other. A second run
 prints `Already built`. Missing, unreadable, too short and faceless videos are listed in
-`build_report.json` beside the dataset (see `ddf/data/faceforensics.py`).
+`build_report.json` beside the dataset (see `ddf/data/video_builder.py`).
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ddf.data.ffpp_layout import CLASSIC_METHODS
-
 
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m ddf.data.build", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--manual_dir", required=True, help="FF++ download tree (with splits/).")
+  parser.add_argument("--dataset", default="faceforensics",
+                      help="faceforensics | celeb_df | dfdc | dfd | deeper_forensics")
+  parser.add_argument("--manual_dir", required=True,
+                      help="the dataset's download tree (FF++: with splits/).")
   parser.add_argument("--data_dir", required=True, help="where the TFDS dataset is written.")
-  parser.add_argument("--config", default="c23", choices=("c23", "c40", "raw"))
+  parser.add_argument("--config", default=None,
+                      help="the dataset's config (default: listed first above)")
   parser.add_argument("--frames_per_video", type=int, default=32)
   parser.add_argument("--crop_size", type=int, default=256)
   parser.add_argument("--sampling", default="windows", choices=("windows", "uniform"),
@@ -31,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--margin", type=float, default=1.3)
   parser.add_argument("--min_face_size", type=int, default=40,
                       help="smallest face side in original pixels")
-  parser.add_argument("--methods", default=",".join(CLASSIC_METHODS))
+  parser.add_argument("--methods", default=None,
+                      help="FF++ only, comma-separated (default: the four classic methods)")
   parser.add_argument("--workers", type=int, default=0, help="0 = all cores.")
   parser.add_argument("--detect_on_accelerator", action="store_true",
                       help="detect faces on the accelerator, in this process, in batches")
@@ -43,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                           args.methods, args.workers, margin=args.margin,
                           min_face_size=args.min_face_size, sampling=args.sampling,
                           num_windows=args.num_windows,
-                          detect_on_accelerator=args.detect_on_accelerator)
+                          detect_on_accelerator=args.detect_on_accelerator,
+                          dataset=args.dataset)
     if builder.data_path.exists():
       print(f"Already built: {builder.data_dir}")
       return 0

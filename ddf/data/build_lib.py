@@ -1,4 +1,4 @@
-"""The FF++ builder of a config, and where its data live (the library behind `ddf.data.build`).
+"""A dataset's builder for a config, and where its data live (behind `ddf.data.build`).
 
 Every option that changes what is stored is part of the builder config's name (e.g.
 `c23_f16_s64`), so builds with other options never overwrite or reuse each other. A synthetic
@@ -17,38 +17,53 @@ from typing import Any
 import ml_collections
 import tensorflow_datasets as tfds
 
-from ddf.data.faceforensics import BuildOptions, Faceforensics, make_config
-from ddf.data.ffpp_layout import CLASSIC_METHODS
+from ddf.data.celeb_df import CelebDf
+from ddf.data.deeper_forensics import DeeperForensics
+from ddf.data.dfd import Dfd
+from ddf.data.dfdc import Dfdc
+from ddf.data.faceforensics import Faceforensics, make_config
+from ddf.data.video_builder import BuildOptions, VideoBuilder
+
+# Every dataset `python -m ddf.data.build --dataset NAME` builds, by TFDS name.
+DATASETS: dict[str, type[VideoBuilder]] = {
+    cls.name: cls for cls in (Faceforensics, CelebDf, Dfdc, Dfd, DeeperForensics)}
 
 
-def get_builder(data_dir: str | os.PathLike, config: str = "c23", frames_per_video: int = 32,
-                crop_size: int = 256, methods: tuple[str, ...] | str = CLASSIC_METHODS,
-                num_workers: int = 0, *, margin: float = 1.3, min_face_size: int = 40,
-                sampling: str = "windows", num_windows: int = 4,
-                detect_on_accelerator: bool = False) -> Faceforensics:
-  """The FF++ builder for these options (nothing is built or read yet).
+def get_builder(data_dir: str | os.PathLike, config: str | None = None,
+                frames_per_video: int = 32, crop_size: int = 256,
+                methods: tuple[str, ...] | str | None = None, num_workers: int = 0, *,
+                margin: float = 1.3, min_face_size: int = 40, sampling: str = "windows",
+                num_windows: int = 4, detect_on_accelerator: bool = False,
+                dataset: str = "faceforensics") -> VideoBuilder:
+  """The builder of `dataset` for these options (nothing is built or read yet).
 
-  Options equal to a registered config (`c23`, `c40`, `raw`) select that config by name, as
-  `tfds build --config c23` does, so both find the same dataset.
+  `config` is the dataset's registered config (FF++: `c23` (default), `c40`, `raw`; see
+  `DATASETS[dataset].BUILDER_CONFIGS`); `methods` (FF++ only) defaults to the classic four.
+  Options equal to a registered config select that config by name, as `tfds build --config c23`
+  does, so both find the same dataset.
   """
-  cfg = make_config(config, frames_per_video=frames_per_video, crop_size=crop_size,
-                    methods=methods, margin=margin, min_face_size=min_face_size,
-                    sampling=sampling, num_windows=num_windows)
-  registered = Faceforensics.builder_configs.get(cfg.name)
-  builder = Faceforensics(config=cfg.name if registered is not None else cfg,
-                          data_dir=os.path.expanduser(str(data_dir)), file_format="array_record")
+  if dataset not in DATASETS:
+    raise ValueError(f"Unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}.")
+  cls = DATASETS[dataset]
+  options: dict = dict(frames_per_video=frames_per_video, crop_size=crop_size, margin=margin,
+                       min_face_size=min_face_size, sampling=sampling, num_windows=num_windows)
+  if methods is not None:
+    if cls is not Faceforensics:
+      raise ValueError(f"methods are an FF++ option; {dataset} has none.")
+    options["methods"] = methods
+  cfg = cls.make_builder_config(config, **options)
+  registered = cls.builder_configs.get(cfg.name)
+  builder = cls(config=cfg.name if registered is not None else cfg,
+                data_dir=os.path.expanduser(str(data_dir)), file_format="array_record")
   builder.build_options = BuildOptions(num_workers=num_workers,
                                        detect_on_accelerator=detect_on_accelerator)
   return builder
 
 
-def build(builder: Faceforensics, manual_dir: str | os.PathLike) -> Faceforensics:
+def build(builder: VideoBuilder, manual_dir: str | os.PathLike) -> VideoBuilder:
   """Builds the dataset from `manual_dir` unless it is already there."""
   manual_dir = Path(os.path.expanduser(str(manual_dir)))
-  if not (manual_dir / "splits").exists():
-    raise FileNotFoundError(
-        f"{manual_dir} has no splits/ folder (the FF++ splits train.json, val.json, test.json).\n\n"
-        + Faceforensics.MANUAL_DOWNLOAD_INSTRUCTIONS)
+  builder.check_manual_dir(manual_dir)
   builder.download_and_prepare(
       file_format="array_record",
       download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
