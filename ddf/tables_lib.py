@@ -275,29 +275,49 @@ def _ablation_table(runs: Sequence[Run], split: str, level: str) -> Table:
   return Table("ablation", f"Branch ablation ({split}, {level} level, %)", header, rows)
 
 
+# (TFDS name, config prefix, column name) in the order the field reports cross-dataset results.
+_DATASET_NAMES = (("faceforensics", "", "FF++"), ("celeb_df", "v1", "Celeb-DF v1"),
+                  ("celeb_df", "v2", "Celeb-DF v2"), ("dfd", "", "DFD"), ("dfdc", "full", "DFDC"),
+                  ("dfdc", "preview", "DFDC-P"), ("deeper_forensics", "", "DF-1.0"))
+
+
+def dataset_column(dataset: str, config: str) -> tuple[int, str]:
+  """(order, name) of a test dataset's column, e.g. ('celeb_df', 'v2') -> 'Celeb-DF v2'."""
+  for order, (name, prefix, title) in enumerate(_DATASET_NAMES):
+    if dataset == name and config.startswith(prefix):
+      rest = config[len(prefix):].lstrip("_")
+      return order, f"{title} ({rest})" if rest else title
+  return len(_DATASET_NAMES), f"{dataset}/{config}"
+
+
 def _cross_table(runs: Sequence[Run], split: str, level: str) -> Table:
+  """Rows = models, columns = test datasets x {clip-level, video-level} AUC."""
   labels = _labels(runs)
-  cells: dict[tuple[str, str], list[Value]] = defaultdict(list)
+  cells: dict[tuple[str, str, str], list[Value]] = defaultdict(list)
   info: dict[str, tuple[Run, set]] = {}
-  tests: set[str] = set()
+  tests: dict[str, int] = {}
   for run in runs:
     sig = run.signature()
     for rep in run.reports:
       if rep.get("split") != split:
         continue
-      test = f"{rep.get('dataset')}/{rep.get('builder_config')}"
-      tests.add(test)
+      order, test = dataset_column(str(rep.get("dataset")), str(rep.get("builder_config")))
+      tests[test] = order
       info.setdefault(sig, (run, set()))[1].add((run.config.get("seed"), str(run.workdir)))
-      cells[(sig, test)].append(_metric(rep, "All", f"{level}_auc"))
-  cols = sorted(tests)
-  header = ["model", "train", "seeds"] + [f"{t} AUC" for t in cols]
+      for lvl in ("clip", "video"):
+        cells[(sig, test, lvl)].append(_metric(rep, "All", f"{lvl}_auc"))
+  cols = sorted(tests, key=lambda t: (tests[t], t))
+  header = ["model", "train", "seeds"] + [f"{t} {lvl}-level AUC" for t in cols
+                                          for lvl in ("clip", "video")]
   rows = []
   for sig in sorted(info, key=lambda s: (info[s][0].train_dataset, labels[s])):
     run, seeds = info[sig]
     rows.append([labels[sig], run.train_dataset, str(len(seeds))]
-                + [cells.get((sig, t), []) for t in cols])
-  return Table("cross_dataset", f"Cross-dataset ({split}, {level}-level AUC, %): train -> test",
-               header, rows)
+                + [cells.get((sig, t, lvl), []) for t in cols for lvl in ("clip", "video")])
+  del level  # both levels are shown
+  return Table("cross_dataset", f"Cross-dataset ({split}, AUC %; clip level: every fixed clip, "
+               "video level: mean clip score per video): train -> test", header, rows,
+               [(t, 2) for t in cols])
 
 
 def _diagnostic(run: Run) -> tuple[str, str] | None:

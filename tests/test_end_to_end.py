@@ -145,7 +145,7 @@ def test_tables_hold_the_run_and_group_seeds(report, run_dir, tmp_path):
   single = rows["resnet_tiny S"]
   assert single["micro"] == "no" and single["AUC_std"] == ""
   assert float(single["AUC"]) == pytest.approx(100 * report["video_auc"], abs=1e-3)
-  assert "faceforensics/c23_f4_s32_w1 AUC" in (out / "cross_dataset.md").read_text()
+  assert "FF++ (c23_f4_s32_w1) video-level AUC" in (out / "cross_dataset.md").read_text()
   assert "\\begin{tabular}" in (out / "ffpp.tex").read_text()
 
 

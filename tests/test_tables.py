@@ -67,3 +67,18 @@ def test_diagnostics_matrix_rows_are_branches_and_columns_methods(tmp_path):
   assert list(body) == ["spatial", "temporal", "micro", "full"]
   assert "52.00 [80.00, 95.00]" in body["spatial"] and "97.00" in body["temporal"]
   assert "49.00" in body["micro"] and "99.00" in body["full"]
+
+
+def test_cross_dataset_columns_are_named_as_the_field_names_them():
+  from ddf.tables_lib import dataset_column
+
+  assert dataset_column("celeb_df", "v2")[1] == "Celeb-DF v2"
+  assert dataset_column("celeb_df", "v1_f16_w2")[1] == "Celeb-DF v1 (f16_w2)"
+  assert dataset_column("dfdc", "preview")[1] == "DFDC-P"
+  assert dataset_column("dfdc", "full")[1] == "DFDC"
+  assert dataset_column("deeper_forensics", "end_to_end")[1] == "DF-1.0 (end_to_end)"
+  assert dataset_column("faceforensics", "c23")[1] == "FF++ (c23)"
+  names = ["faceforensics", "celeb_df", "celeb_df", "dfd", "dfdc", "dfdc", "deeper_forensics"]
+  configs = ["c23", "v1", "v2", "c23", "full", "preview", "end_to_end"]
+  orders = [dataset_column(n, c)[0] for n, c in zip(names, configs, strict=True)]
+  assert orders == sorted(orders)
