@@ -42,17 +42,24 @@ def score_clips(source: Any, predict_fn: PredictFn, mesh: Mesh, rules: sharding.
   say = progress is not None and jax.process_index() == 0
   videos, scores = [], []
   done, last = 0, time.time()
+
+  def collect(batch, probs) -> None:  # waits for the batch's scores
+    local = multihost_utils.global_array_to_host_local_array(probs, mesh, batch_sharding.spec)
+    videos.append(np.asarray(batch.records)[batch.mask])
+    scores.append(np.asarray(local)[batch.mask])
+
+  pending = None  # the batch on the devices while the host prepares the next one
   for batch in eval_batches(source, rule, local_bs, perturbation=perturbation):
     probs = predict_fn(sharding.to_global(batch.inputs, batch_sharding))
-    local = multihost_utils.global_array_to_host_local_array(probs, mesh, batch_sharding.spec)
-    local = np.asarray(local)
-    records = np.asarray(batch.records)
-    videos.append(records[batch.mask])
-    scores.append(local[batch.mask])
+    if pending is not None:
+      collect(*pending)
+    pending = (batch, probs)
     done += int(batch.mask.sum()) * jax.process_count()
     if say and time.time() - last > 5.0:
       print(f"  {progress}: {min(done, total)}/{total} clips scored", flush=True)
       last = time.time()
+  if pending is not None:
+    collect(*pending)
   video_index = np.concatenate(videos) if videos else np.zeros([0], np.int64)
   clip_scores = np.concatenate(scores) if scores else np.zeros([0], np.float32)
   if jax.process_count() > 1:

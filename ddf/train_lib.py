@@ -28,6 +28,7 @@ from ddf import checkpoints as checkpoints_lib
 from ddf import eval_lib, sharding
 from ddf.context import Context, check_cached_backbone, input_sources, setup
 from ddf.data.pipeline import ClipRule, train_loader
+from ddf.prefetch import DevicePrefetch
 from ddf.writers import make_writer
 
 # A periodic action (clu) called after every step as `hook(step, loop=loop)`.
@@ -202,14 +203,48 @@ def precompute_features(config: ml_collections.ConfigDict,
   return input_sources(config, ctx, state, splits)
 
 
+@jax.jit
+def _note_finite(bad_step: jax.Array, bad_loss: jax.Array, skipped: jax.Array, finite: jax.Array,
+                 step: jax.Array, loss: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+  first = (bad_step < 0) & ~finite
+  return (jnp.where(first, step, bad_step), jnp.where(first, loss, bad_loss),
+          skipped + (~finite).astype(jnp.int32))
+
+
 @dataclasses.dataclass
 class Loop:
-  """What the periodic hooks see and change: the train state and the metrics since the last log."""
+  """What the periodic hooks see and change: the train state, the metrics since the last log,
+  and (on device, read at log steps only) the first non-finite step since then."""
 
   state: TrainState
   metrics: TrainMetrics | None = None
   start_time: float = dataclasses.field(default_factory=time.monotonic)
   start_step: int = 0
+  bad_step: jax.Array = dataclasses.field(default_factory=lambda: jnp.asarray(-1, jnp.int32))
+  bad_loss: jax.Array = dataclasses.field(default_factory=lambda: jnp.asarray(0.0, jnp.float32))
+  skipped: jax.Array = dataclasses.field(default_factory=lambda: jnp.asarray(0, jnp.int32))
+
+  def record(self, step: int, metrics: TrainMetrics, finite: jax.Array) -> None:
+    """Adds a step's metrics and finiteness, without waiting for the step to finish."""
+    self.metrics = metrics if self.metrics is None else self.metrics.merge(metrics)
+    self.bad_step, self.bad_loss, self.skipped = _note_finite(
+        self.bad_step, self.bad_loss, self.skipped, finite, jnp.asarray(step, jnp.int32),
+        metrics.loss.compute().astype(jnp.float32))
+
+  def check_finite(self, policy: str) -> None:
+    """Stops (`policy` 'stop') or warns ('skip') if a step since the last check was not finite;
+    non-finite steps left the state as it was."""
+    bad = int(self.bad_step)
+    if bad < 0:
+      return
+    message = (f"Non-finite loss or gradient at step {bad} (loss={float(self.bad_loss)}); the "
+               "update was not applied.")
+    if policy == "stop":
+      raise NonFiniteLossError(message + " Lower learning_rate, check the data, or set "
+                               "--config.nan_policy=skip.")
+    logging.warning("%s %d such step(s) skipped since the last log (nan_policy=skip).", message,
+                    int(self.skipped))
+    self.bad_step, self.skipped = jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32)
 
 
 def _every(steps: int) -> int | None:
@@ -223,6 +258,7 @@ def default_hooks(config: ml_collections.ConfigDict, ctx: Context, writer, check
   last = [config.num_train_steps]
 
   def log(step: int, t: float, loop: Loop) -> None:
+    loop.check_finite(config.nan_policy)
     summary = {f"train_{k}": v for k, v in loop.metrics.compute().items()}
     rate = (step - loop.start_step) / max(t - loop.start_time, 1e-9)
     writer.write_scalars(step, {**summary, "train_steps_per_sec": rate})
@@ -250,17 +286,6 @@ def default_hooks(config: ml_collections.ConfigDict, ctx: Context, writer, check
   return hooks
 
 
-def _check_finite(finite: jax.Array, step: int, metrics: TrainMetrics, policy: str) -> None:
-  if bool(finite):
-    return
-  message = (f"Non-finite loss or gradient at step {step} (loss="
-             f"{float(metrics.loss.compute())}); the update was not applied.")
-  if policy == "stop":
-    raise NonFiniteLossError(message + " Lower learning_rate, check the data, or set "
-                             "--config.nan_policy=skip.")
-  logging.warning(message + " Skipping (nan_policy=skip).")
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        hooks: Sequence[Hook] = ()) -> TrainResult:
   """Trains, selects the best checkpoint on val, evaluates it on `config.eval_splits`.
@@ -277,15 +302,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   state, shardings = create_train_state(config, ctx.model, ctx.mesh, ctx.rules, init_rng)
   local_bs = sharding.local_batch_size(config.batch_size, ctx.mesh, ctx.rules)
   sources = input_sources(config, ctx, state, ("train", "val", *config.eval_splits))
-  data_iter = train_loader(ctx.builder, config.data, local_bs, seed=config.seed,
-                           source=sources["train"])
   batch_sh = sharding.batch_sharding(ctx.mesh, ctx.rules)
+  batches = DevicePrefetch(train_loader(ctx.builder, config.data, local_bs, seed=config.seed,
+                                        source=sources["train"]), batch_sh)
   step_fn = jax.jit(functools.partial(train_step, config=config),
                     in_shardings=(shardings, batch_sh, None),
                     out_shardings=(shardings, None, None), donate_argnums=(0,))
   with checkpoints_lib.Checkpoints(workdir, config.max_to_keep, catch_sigterm=True) as checkpoints:
     abstract = checkpoints_lib.abstract_state(state, shardings)
-    restored = checkpoints.restore_latest(abstract, data_iter)
+    restored = checkpoints.restore_latest(abstract, batches)
     if restored is not None:
       state = restored
       check_cached_backbone(state, sources, workdir)
@@ -293,20 +318,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     loop = Loop(state=state, start_step=int(state.step))
     predict_bind = eval_lib.make_predict_fn(ctx.model, shardings, ctx.mesh, ctx.rules)
     progress = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps)  # logs ETA
-    all_hooks = [*default_hooks(config, ctx, writer, checkpoints, data_iter, sources["val"],
+    all_hooks = [*default_hooks(config, ctx, writer, checkpoints, batches, sources["val"],
                                 predict_bind), *hooks]
     for step in range(loop.start_step + 1, config.num_train_steps + 1):
-      batch = sharding.to_global(next(data_iter), batch_sh)
+      batch = next(batches)  # already on its way to the devices
       with jax.set_mesh(ctx.mesh), nn.logical_axis_rules(ctx.rules):
         loop.state, metrics, finite = step_fn(loop.state, batch, dropout_rng)
-      _check_finite(finite, step, metrics, config.nan_policy)
-      loop.metrics = metrics if loop.metrics is None else loop.metrics.merge(metrics)
+      loop.record(step, metrics, finite)  # no host sync: finiteness is read at log steps
       progress(step)
       for hook in all_hooks:
         hook(step, loop=loop)
       if checkpoints.reached_preemption(step):
         if checkpoints.latest_step() != step:
-          checkpoints.save(step, loop.state, data_iter)
+          checkpoints.save(step, loop.state, batches)
         print(f"Preempted: saved step {step}; rerun the same command to resume.", flush=True)
         return TrainResult("preempted", step)
     writer.flush()
