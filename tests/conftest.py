@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def tiny_tree(tmp_path_factory) -> Path:
   """A synthetic FF++ tree: 3/2/2 pairs, four methods, c23, 128x128, 8 frames."""
-  from ddf.data import synthetic
+  from ddf.data import synthetic_lib as synthetic
 
   out = tmp_path_factory.mktemp("ffpp") / "manual"
   synthetic.generate(out, pairs=TINY_PAIRS, size=128, num_frames=8, seed=0, workers=2)

@@ -142,7 +142,7 @@ class FaceforensicsBuilderTest(tfds.testing.DatasetBuilderTestCase):
   def setUpClass(cls):
     import tempfile
 
-    from ddf.data import synthetic
+    from ddf.data import synthetic_lib as synthetic
 
     cls._tmp = tempfile.TemporaryDirectory()
     cls.EXAMPLE_DIR = str(Path(cls._tmp.name) / "manual")

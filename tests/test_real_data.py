@@ -45,7 +45,7 @@ def home(tmp_path_factory) -> Path:
   """A HOME with an FF++-layout download (one pair per split, c23) and a Keras weights file."""
   home = tmp_path_factory.mktemp("home")
   manual = home / "ddf_data" / "FaceForensics++"
-  from ddf.data import synthetic
+  from ddf.data import synthetic_lib as synthetic
 
   synthetic.generate(manual, pairs=(1, 1, 1), size=128, num_frames=40, seed=5, workers=2)
   for name in (synthetic.META_FILE, synthetic.ANNOTATIONS_FILE):

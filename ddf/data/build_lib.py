@@ -72,7 +72,7 @@ def build(builder: VideoBuilder, manual_dir: str | os.PathLike) -> VideoBuilder:
 
 def synthetic_settings(data: ml_collections.ConfigDict) -> dict[str, Any]:
   """The `ddf.data.synthetic.generate` arguments of a config's synthetic data."""
-  from ddf.data import synthetic
+  from ddf.data import synthetic_lib as synthetic
 
   return synthetic.settings_from_config(data)
 
@@ -83,7 +83,7 @@ def synthetic_dirs(data: ml_collections.ConfigDict) -> tuple[Path, Path]:
   `<manual_dir>/<slug>` and `<data_dir>/synthetic/<slug>`, where the slug spells the main
   settings and ends in a digest of all of them (and of the generator's version).
   """
-  from ddf.data import synthetic
+  from ddf.data import synthetic_lib as synthetic
 
   settings = synthetic_settings(data)
   key = json.dumps({"settings": settings, "generator": synthetic.GENERATOR_VERSION},
@@ -130,7 +130,7 @@ def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -
   if not prepare or builder.data_path.exists():
     return builder
   if data.get("synthetic", False):
-    from ddf.data import synthetic
+    from ddf.data import synthetic_lib as synthetic
 
     if not synthetic.is_complete(manual_dir):
       print(f"Generating the synthetic FF++ tree in {manual_dir} ...", flush=True)

@@ -287,7 +287,7 @@ def make_motion(seed: int, vid: int, num_frames: int, fps: float, size: int) -> 
 # Local animation (blinks, mouth) in portrait coordinates.
 
 
-def _soft_ellipse(
+def soft_ellipse(
   shape: tuple[int, int], center, axes, angle: float = 0.0, feather: float = 1.0
 ) -> np.ndarray:
   m = np.zeros(shape, np.float32)
@@ -332,7 +332,7 @@ def animate(
       out = portrait.copy()
       out[y0:y1, x0:x1] = patch
       # Dark mouth interior between the lips.
-      inner = _soft_ellipse((r, r), (mc[0], mc[1] + 0.45 * d), (0.36 * w, 0.45 * d + 0.5), 0, 0.8)
+      inner = soft_ellipse((r, r), (mc[0], mc[1] + 0.45 * d), (0.36 * w, 0.45 * d + 0.5), 0, 0.8)
       dark = np.array([0.28, 0.09, 0.09], np.float32) * (0.6 + 0.4 * skin / (skin.mean() + 1e-6))
       a = 0.75 * float(np.clip((mouth - 0.2) / 0.8, 0, 1))
       out = out * (1 - a * inner[..., None]) + a * inner[..., None] * dark
@@ -341,12 +341,12 @@ def animate(
       out = portrait.copy()
     for e in lm[:2]:
       ew = 0.32 * ed
-      lid = _soft_ellipse(
+      lid = soft_ellipse(
         (r, r), (e[0], e[1] - 0.08 * ew), (0.62 * ew, 0.42 * ew), 0, 0.5 + 0.05 * ew
       )
       a = (blink * lid)[..., None]
       out = out * (1 - a) + a * (0.92 * skin)
-      lash = _soft_ellipse((r, r), (e[0], e[1] + 0.12 * ew), (0.55 * ew, 0.06 * ew + 0.3), 0, 0.5)
+      lash = soft_ellipse((r, r), (e[0], e[1] + 0.12 * ew), (0.55 * ew, 0.06 * ew + 0.3), 0, 0.5)
       a = (0.7 * max(0.0, blink - 0.4) / 0.6 * lash)[..., None]
       out = out * (1 - a) + a * (0.35 * skin)
   return out.astype(np.float32)

@@ -49,7 +49,7 @@ def face_ellipse_mask(
   wu, dm = _units(lm)
   eyes, mouth = (lm[0] + lm[1]) / 2, (lm[3] + lm[4]) / 2
   c = 0.5 * eyes + 0.5 * mouth + np.asarray(offset)
-  return sf._soft_ellipse(shape, c, (0.95 * wu * grow, 1.35 * dm * grow), _eye_angle(lm), feather)
+  return sf.soft_ellipse(shape, c, (0.95 * wu * grow, 1.35 * dm * grow), _eye_angle(lm), feather)
 
 
 def hull_mask(
@@ -92,14 +92,14 @@ def lower_face_mask(shape, lm: np.ndarray, feather: float, offset=(0.0, 0.0)) ->
   wu, dm = _units(lm)
   mouth = (lm[3] + lm[4]) / 2
   c = 0.35 * lm[2] + 0.65 * mouth + np.array([0, 0.2 * dm]) + np.asarray(offset)
-  return sf._soft_ellipse(shape, c, (0.8 * wu, 0.75 * dm), _eye_angle(lm), feather)
+  return sf.soft_ellipse(shape, c, (0.8 * wu, 0.75 * dm), _eye_angle(lm), feather)
 
 
 def mouth_mask(shape, lm: np.ndarray, feather: float, offset=(0.0, 0.0)) -> np.ndarray:
   """Mouth region (NeuralTextures-like)."""
   w = float(np.linalg.norm(lm[4] - lm[3]))
   c = (lm[3] + lm[4]) / 2 + np.array([0, 0.15 * w]) + np.asarray(offset)
-  return sf._soft_ellipse(shape, c, (1.1 * w, 0.85 * w), _eye_angle(lm), feather)
+  return sf.soft_ellipse(shape, c, (1.1 * w, 0.85 * w), _eye_angle(lm), feather)
 
 
 def low_pass(img: np.ndarray, factor: float, sigma: float) -> np.ndarray:
