@@ -21,10 +21,12 @@ from ddf.data import build_lib as build  # noqa: E402
 from ddf.data import pipeline  # noqa: E402
 
 
-def loader_rate(builder, augment: dict, clip_len: int, batch: int, batches: int,
-                workers: int) -> float:
-  cfg = ml_collections.ConfigDict(dict(clip_len=clip_len, balance=True, num_workers=workers,
-                                       augment=augment))
+def loader_rate(
+  builder, augment: dict, clip_len: int, batch: int, batches: int, workers: int
+) -> float:
+  cfg = ml_collections.ConfigDict(
+    dict(clip_len=clip_len, balance=True, num_workers=workers, augment=augment)
+  )
   it = pipeline.train_loader(builder, cfg, batch, seed=0)
   next(it)  # start-up (workers, label pass) excluded
   t = time.perf_counter()
@@ -34,8 +36,9 @@ def loader_rate(builder, augment: dict, clip_len: int, batch: int, batches: int,
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   parser.add_argument("--data_dir", default="~/ddf_data/tfds")
   parser.add_argument("--config", default="c23")
   parser.add_argument("--frames_per_video", type=int, default=8)
@@ -55,14 +58,21 @@ def main() -> None:
   reference = n / (time.perf_counter() - t)
   none = dict(flip=False, color_jitter=0.0, jpeg_prob=0.0, blur_prob=0.0)
   rows = [("records only (reference)", reference)]
-  for name, aug in [("clips, no augmentation", none),
-                    ("clips + flip + colour jitter", dict(none, flip=True, color_jitter=0.1)),
-                    ("clips + all (jpeg, blur p=1)", dict(flip=True, color_jitter=0.1,
-                                                          jpeg_prob=1.0, blur_prob=1.0))]:
-    rows.append((name, loader_rate(builder, aug, args.clip_len, args.batch_size, args.batches,
-                                   args.workers)))
-  print(f"dataset {builder.info.full_name}, clip_len {args.clip_len}, batch {args.batch_size}, "
-        f"workers {args.workers}")
+  for name, aug in [
+    ("clips, no augmentation", none),
+    ("clips + flip + colour jitter", dict(none, flip=True, color_jitter=0.1)),
+    (
+      "clips + all (jpeg, blur p=1)",
+      dict(flip=True, color_jitter=0.1, jpeg_prob=1.0, blur_prob=1.0),
+    ),
+  ]:
+    rows.append(
+      (name, loader_rate(builder, aug, args.clip_len, args.batch_size, args.batches, args.workers))
+    )
+  print(
+    f"dataset {builder.info.full_name}, clip_len {args.clip_len}, batch {args.batch_size}, "
+    f"workers {args.workers}"
+  )
   print("| stage | clips/s | frames/s | x reference |")
   print("|---|---|---|---|")
   for name, rate in rows:

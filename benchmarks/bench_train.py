@@ -61,8 +61,11 @@ def random_batch(config, model) -> dict[str, np.ndarray]:
   if not config.data.feature_cache:
     return {**batch, "clips": frames}
   variables = jax.eval_shape(lambda: model.init(jax.random.key(0), frames[:1], train=False))
-  shapes = jax.eval_shape(lambda v, f: frame_features(model, v, f), variables,
-                          jax.ShapeDtypeStruct((b * t, s, s, 3), jnp.uint8))
+  shapes = jax.eval_shape(
+    lambda v, f: frame_features(model, v, f),
+    variables,
+    jax.ShapeDtypeStruct((b * t, s, s, 3), jnp.uint8),
+  )
   for name, x in shapes.items():
     batch[name] = rng.random((b, t) + x.shape[1:]).astype(config.data.feature_cache_dtype)
   return batch
@@ -86,9 +89,12 @@ def bench(config, steps: int) -> dict[str, float]:
   state, shardings = train_lib.create_train_state(config, model, mesh, rules, jax.random.key(0))
   batch_sh = sharding.batch_sharding(mesh, rules)
   batch = sharding.to_global(random_batch(config, model), batch_sh)
-  step = jax.jit(lambda st, b, r: train_lib.train_step(st, b, r, config=config),
-                 in_shardings=(shardings, batch_sh, None),
-                 out_shardings=(shardings, None, None), donate_argnums=(0,))
+  step = jax.jit(
+    lambda st, b, r: train_lib.train_step(st, b, r, config=config),
+    in_shardings=(shardings, batch_sh, None),
+    out_shardings=(shardings, None, None),
+    donate_argnums=(0,),
+  )
   key = jax.random.key(1)
   t = time.perf_counter()
   compiled = step.lower(state, batch, key).compile()
@@ -103,9 +109,13 @@ def bench(config, steps: int) -> dict[str, float]:
     state, m, _ = compiled(state, batch, key)
   jax.block_until_ready(state)
   step_s = (time.perf_counter() - t) / steps
-  out = {"compile_s": compile_s, "step_s": step_s, "flops": flops,
-         "clips_s": config.batch_size / step_s,
-         "frames_s": config.batch_size * config.data.clip_len / step_s}
+  out = {
+    "compile_s": compile_s,
+    "step_s": step_s,
+    "flops": flops,
+    "clips_s": config.batch_size / step_s,
+    "frames_s": config.batch_size * config.data.clip_len / step_s,
+  }
   if config.data.feature_cache:  # the one-time cost: the backbone forward over each stored frame.
     s = config.data.crop_size
     frames = jnp.zeros((config.batch_size * config.data.clip_len, s, s, 3), jnp.uint8)
@@ -121,8 +131,9 @@ def bench(config, steps: int) -> dict[str, float]:
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   parser.add_argument("--configs", default="default,resnet50")
   parser.add_argument("--batch_size", type=int, default=2)
   parser.add_argument("--clip_len", type=int, default=8)
@@ -131,22 +142,31 @@ def main() -> None:
   args = parser.parse_args()
   peak = args.peak_tflops or measure_peak_tflops()
   device = jax.devices()[0]
-  print(f"device: {device.platform} {device.device_kind} x{jax.device_count()}; peak "
-        f"{'given' if args.peak_tflops else 'measured (f32 matmul)'}: {peak:.2f} TFLOP/s")
-  print("| config | batch | compile s | step s | clips/s | frames/s | GFLOP/step | MFU | "
-        "clips/s vs first |")
+  print(
+    f"device: {device.platform} {device.device_kind} x{jax.device_count()}; peak "
+    f"{'given' if args.peak_tflops else 'measured (f32 matmul)'}: {peak:.2f} TFLOP/s"
+  )
+  print(
+    "| config | batch | compile s | step s | clips/s | frames/s | GFLOP/step | MFU | "
+    "clips/s vs first |"
+  )
   print("|---|---|---|---|---|---|---|---|---|")
   first, notes = None, []
   for name in args.configs.split(","):
     r = bench(bench_config(name, args.batch_size, args.clip_len), args.steps)
     if "extract_frames_s" in r:
-      notes.append(f"{name}: computing the cache (once per stored frame) runs at "
-                   f"{r['extract_frames_s']:.1f} frames/s")
+      notes.append(
+        f"{name}: computing the cache (once per stored frame) runs at "
+        f"{r['extract_frames_s']:.1f} frames/s"
+      )
     mfu = r["flops"] / r["step_s"] / (peak * 1e12)
     first = first or r["clips_s"]
-    print(f"| {name} | {args.batch_size} | {r['compile_s']:.1f} | {r['step_s']:.3f} | "
-          f"{r['clips_s']:.2f} | {r['frames_s']:.1f} | {r['flops'] / 1e9:.1f} | {mfu:.1%} | "
-          f"{r['clips_s'] / first:.2f}x |", flush=True)
+    print(
+      f"| {name} | {args.batch_size} | {r['compile_s']:.1f} | {r['step_s']:.3f} | "
+      f"{r['clips_s']:.2f} | {r['frames_s']:.1f} | {r['flops'] / 1e9:.1f} | {mfu:.1%} | "
+      f"{r['clips_s'] / first:.2f}x |",
+      flush=True,
+    )
   for note in notes:
     print(note)
 

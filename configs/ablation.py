@@ -20,11 +20,11 @@ import ml_collections
 from configs import default, ffpp
 
 BRANCHES = {
-    "spatial_only": "spatial",
-    "temporal_only": "temporal",
-    "micro_only": "micro,micro_temporal",
-    "no_micro": "spatial,temporal",
-    "full": "spatial,temporal,micro,micro_temporal",
+  "spatial_only": "spatial",
+  "temporal_only": "temporal",
+  "micro_only": "micro,micro_temporal",
+  "no_micro": "spatial,temporal",
+  "full": "spatial,temporal,micro,micro_temporal",
 }
 
 

@@ -33,10 +33,18 @@ def get_model_config() -> ml_collections.ConfigDict:
   return m
 
 
-def set_optimization(c: ml_collections.ConfigDict, *, batch_size: int, eval_batch_size: int,
-                     learning_rate: float, warmup_steps: int, num_train_steps: int,
-                     eval_every_steps: int, checkpoint_every_steps: int,
-                     log_every_steps: int) -> None:
+def set_optimization(
+  c: ml_collections.ConfigDict,
+  *,
+  batch_size: int,
+  eval_batch_size: int,
+  learning_rate: float,
+  warmup_steps: int,
+  num_train_steps: int,
+  eval_every_steps: int,
+  checkpoint_every_steps: int,
+  log_every_steps: int,
+) -> None:
   """The schedule of a run: batch sizes (in clips), learning rate, steps and periods."""
   c.batch_size = batch_size  # global batch.
   c.eval_batch_size = eval_batch_size
@@ -56,16 +64,16 @@ def get_mesh_config() -> ml_collections.ConfigDict:
   # Logical axis name -> mesh axes. Parameters: conv_in/conv_out/embed/mlp/lstm_gates;
   # activations: batch/time/height/width/channels.
   mesh.rules = (
-      ("batch", ("data", "fsdp")),
-      ("time", None),
-      ("height", None),
-      ("width", None),
-      ("channels", None),
-      ("conv_in", None),
-      ("conv_out", "fsdp"),
-      ("embed", "fsdp"),
-      ("mlp", "model"),
-      ("lstm_gates", "model"),
+    ("batch", ("data", "fsdp")),
+    ("time", None),
+    ("height", None),
+    ("width", None),
+    ("channels", None),
+    ("conv_in", None),
+    ("conv_out", "fsdp"),
+    ("embed", "fsdp"),
+    ("mlp", "model"),
+    ("lstm_gates", "model"),
   )
   return mesh
 
@@ -86,8 +94,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   opts = set((arg or "").split(",")) - {""}
   if opts - {"tiny", "frozen"}:
-    raise ValueError(f"configs/default.py: unknown options {sorted(opts - {'tiny', 'frozen'})}; "
-                     "choose from tiny, frozen")
+    raise ValueError(
+      f"configs/default.py: unknown options {sorted(opts - {'tiny', 'frozen'})}; "
+      "choose from tiny, frozen"
+    )
   c = ml_collections.ConfigDict()
   c.seed = 0
 
@@ -149,9 +159,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.mesh = get_mesh_config()
 
   # Optimisation.
-  set_optimization(c, batch_size=8, eval_batch_size=16, learning_rate=2e-3, warmup_steps=20,
-                   num_train_steps=600, eval_every_steps=100, checkpoint_every_steps=100,
-                   log_every_steps=20)
+  set_optimization(
+    c,
+    batch_size=8,
+    eval_batch_size=16,
+    learning_rate=2e-3,
+    warmup_steps=20,
+    num_train_steps=600,
+    eval_every_steps=100,
+    checkpoint_every_steps=100,
+    log_every_steps=20,
+  )
   c.weight_decay = 1e-4
   c.grad_clip_norm = 1.0
   c.grad_accum_steps = 1
@@ -177,8 +195,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.micro.hidden_sizes = (8, 4)
     c.model.temporal.hidden_sizes = (8, 4)
     c.model.head.hidden = (16, 8)
-    set_optimization(c, batch_size=4, eval_batch_size=4, learning_rate=c.learning_rate,
-                     warmup_steps=1, num_train_steps=4, eval_every_steps=2,
-                     checkpoint_every_steps=2, log_every_steps=1)
+    set_optimization(
+      c,
+      batch_size=4,
+      eval_batch_size=4,
+      learning_rate=c.learning_rate,
+      warmup_steps=1,
+      num_train_steps=4,
+      eval_every_steps=2,
+      checkpoint_every_steps=2,
+      log_every_steps=1,
+    )
   c.lock()
   return c

@@ -33,9 +33,9 @@ import ml_collections
 from configs import default
 
 OPTIONS = {
-    "compression": ("c23", "c40", "raw"),
-    "backbone": ("resnet50", "vgg16"),
-    "variant": ("frozen", "uniform", "tpu", "sbi", "sbi_mixed"),
+  "compression": ("c23", "c40", "raw"),
+  "backbone": ("resnet50", "vgg16"),
+  "variant": ("frozen", "uniform", "tpu", "sbi", "sbi_mixed"),
 }
 
 
@@ -44,11 +44,15 @@ def parse_options(arg: str | None) -> set[str]:
   opts = set((arg or "c23,resnet50").split(",")) - {""}
   known = {o for group in OPTIONS.values() for o in group}
   if opts - known:
-    raise ValueError(f"configs/ffpp.py: unknown options {sorted(opts - known)}; choose from "
-                     + "; ".join(f"{k}: {', '.join(v)}" for k, v in OPTIONS.items()))
+    raise ValueError(
+      f"configs/ffpp.py: unknown options {sorted(opts - known)}; choose from "
+      + "; ".join(f"{k}: {', '.join(v)}" for k, v in OPTIONS.items())
+    )
   for group in ("compression", "backbone"):
     if len(opts & set(OPTIONS[group])) > 1:
-      raise ValueError(f"configs/ffpp.py: give one {group}, got {sorted(opts & set(OPTIONS[group]))}")
+      raise ValueError(
+        f"configs/ffpp.py: give one {group}, got {sorted(opts & set(OPTIONS[group]))}"
+      )
   return opts
 
 
@@ -74,9 +78,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.spatial.arch = arch
   c.model.spatial.image_size = 224  # crops are resized to 224 before the backbone.
   c.model.spatial.pretrained = f"~/ddf_data/weights/{arch}"
-  default.set_optimization(c, batch_size=32, eval_batch_size=64, learning_rate=1e-4,
-                           warmup_steps=1000, num_train_steps=30_000, eval_every_steps=1000,
-                           checkpoint_every_steps=1000, log_every_steps=100)
+  default.set_optimization(
+    c,
+    batch_size=32,
+    eval_batch_size=64,
+    learning_rate=1e-4,
+    warmup_steps=1000,
+    num_train_steps=30_000,
+    eval_every_steps=1000,
+    checkpoint_every_steps=1000,
+    log_every_steps=100,
+  )
   if "uniform" in opts:  # 32 evenly spaced frames: the frame-level protocol, 4 clips per video.
     c.data.sampling = "uniform"
   if "sbi" in opts:  # reals + their self-blended fakes only (Shiohara & Yamasaki, CVPR 2022)

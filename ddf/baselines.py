@@ -40,8 +40,12 @@ DEFAULT_CONFIG = str(_REPO_CONFIG) if _REPO_CONFIG.exists() else "configs/defaul
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for config.json and eval/*.json.")
 flags.DEFINE_enum("baseline", "grid_logreg", list(BASELINES), "Which baseline.")
-config_flags.DEFINE_config_file("config", DEFAULT_CONFIG, "Configuration file (its data field "
-                                "says which dataset, splits and clips).", lock_config=True)
+config_flags.DEFINE_config_file(
+  "config",
+  DEFAULT_CONFIG,
+  "Configuration file (its data field says which dataset, splits and clips).",
+  lock_config=True,
+)
 flags.mark_flags_as_required(["workdir"])
 
 

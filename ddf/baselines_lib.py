@@ -94,8 +94,10 @@ def grid_features(clips: np.ndarray, grid: int = GRID) -> np.ndarray:
   lap, grad = _lap_and_grad(y)
   lap_var = np.maximum(cell_means(lap * lap, grid) - cell_means(lap, grid) ** 2, 0.0)
   lab = np.moveaxis(_lab(clips), -1, 2)  # [B, T, 3, S, S]
-  per_frame = np.concatenate([np.log1p(lap_var)[:, :, None], cell_means(grad, grid)[:, :, None],
-                              cell_means(lab, grid)], axis=2)  # [B, T, 5, g, g]
+  per_frame = np.concatenate(
+    [np.log1p(lap_var)[:, :, None], cell_means(grad, grid)[:, :, None], cell_means(lab, grid)],
+    axis=2,
+  )  # [B, T, 5, g, g]
   if t > 1:
     diff = cell_means(np.abs(y[:, 1:] - y[:, :-1]), grid)  # [B, T-1, g, g]
   else:
@@ -191,12 +193,14 @@ def make_logreg(c: float) -> Any:
   from sklearn.pipeline import make_pipeline
   from sklearn.preprocessing import StandardScaler
 
-  return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced",
-                                                            max_iter=5000))
+  return make_pipeline(
+    StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
+  )
 
 
-def select_c(train: ClipSet, val: ClipSet, cs: Sequence[float] = C_GRID
-             ) -> tuple[Any, float, dict[str, float]]:
+def select_c(
+  train: ClipSet, val: ClipSet, cs: Sequence[float] = C_GRID
+) -> tuple[Any, float, dict[str, float]]:
   """Fits on train for every C; keeps the best val video AUC (ties: the smallest C).
 
   Returns (model fitted on train, chosen C, {str(C): val video AUC}).
@@ -215,8 +219,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
   return (1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))).astype(np.float32)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str | Path,
-        baseline: str = "grid_logreg") -> dict[str, dict[str, Any]]:
+def run(
+  config: ml_collections.ConfigDict, workdir: str | Path, baseline: str = "grid_logreg"
+) -> dict[str, dict[str, Any]]:
   """Fits / orients the baseline on train (and val), scores val and test; writes the reports and
   `config.json`. Returns {split: report}."""
   from ddf import eval_lib
@@ -235,25 +240,39 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   def load(split: str, featurize: Featurizer) -> ClipSet:
     t0 = time.time()
     clips = load_split(builder, split, rule, featurize)
-    print(f"  {split}: {len(clips.labels)} clips of {len(clips.meta)} videos featurised in "
-          f"{time.time() - t0:.1f}s", flush=True)
+    print(
+      f"  {split}: {len(clips.labels)} clips of {len(clips.meta)} videos featurised in "
+      f"{time.time() - t0:.1f}s",
+      flush=True,
+    )
     return clips
 
-  print(f"Baseline {baseline} on {builder.name}/{builder.builder_config.name} "
-        f"({builder.data_dir})", flush=True)
+  print(
+    f"Baseline {baseline} on {builder.name}/{builder.builder_config.name} ({builder.data_dir})",
+    flush=True,
+  )
   if baseline == "grid_logreg":
     train, val = load("train", grid_features), load("val", grid_features)
     model, c, val_aucs = select_c(train, val)
-    params: dict[str, Any] = {"C": c, "val_video_auc_by_C": val_aucs, "grid": GRID,
-                              "num_features": int(train.x.shape[1])}
-    print(f"  C = {c:g} (val video AUC by C: "
-          + ", ".join(f"{k}: {v:.4f}" for k, v in val_aucs.items()) + ")", flush=True)
+    params: dict[str, Any] = {
+      "C": c,
+      "val_video_auc_by_C": val_aucs,
+      "grid": GRID,
+      "num_features": int(train.x.shape[1]),
+    }
+    print(
+      f"  C = {c:g} (val video AUC by C: "
+      + ", ".join(f"{k}: {v:.4f}" for k, v in val_aucs.items())
+      + ")",
+      flush=True,
+    )
 
     def score(clips: ClipSet) -> np.ndarray:
       return model.predict_proba(clips.x)[:, 1].astype(np.float32)
 
     featurize = grid_features
   else:
+
     def featurize(clips: np.ndarray) -> np.ndarray:
       return edge_log_ratio(clips, margin)[:, None]
 
@@ -261,8 +280,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
     raw = train.x[:, 0]
     train_auc = video_auc(train, _sigmoid(raw))
     sign = -1.0 if train_auc < 0.5 else 1.0
-    params = {"sign": sign, "train_video_auc": max(train_auc, 1.0 - train_auc),
-              "face_box": list(face_box(int(config.data.crop_size), margin))}
+    params = {
+      "sign": sign,
+      "train_video_auc": max(train_auc, 1.0 - train_auc),
+      "face_box": list(face_box(int(config.data.crop_size), margin)),
+    }
     print(f"  sign = {sign:+g} (train video AUC {params['train_video_auc']:.4f})", flush=True)
 
     def score(clips: ClipSet) -> np.ndarray:
@@ -273,15 +295,22 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   for split, clips in splits.items():
     report = eval_lib.split_report(clips.meta, clips.video_index, score(clips))
     report["data"] = provenance.data_record(builder, split, report)
-    report.update(dataset=config.data.name, split=split, checkpoint_step=0,
-                  builder_config=builder.builder_config.name, inputs="frames",
-                  baseline=baseline, baseline_params=params)
+    report.update(
+      dataset=config.data.name,
+      split=split,
+      checkpoint_step=0,
+      builder_config=builder.builder_config.name,
+      inputs="frames",
+      baseline=baseline,
+      baseline_params=params,
+    )
     path = eval_lib.write_report(workdir, config.data.name, split, report)
     logging.info("Wrote %s", path)
     reports[split] = report
   record = json.loads(config.to_json_best_effort())
-  record.update(baseline=baseline, baseline_params={k: params[k] for k in ("C", "sign")
-                                                    if k in params})
+  record.update(
+    baseline=baseline, baseline_params={k: params[k] for k in ("C", "sign") if k in params}
+  )
   (workdir / "config.json").write_text(json.dumps(record, indent=1, default=str))
   print(f"\nBaseline {baseline}\n{eval_lib.format_table(reports)}", flush=True)
   for split, r in reports.items():

@@ -31,8 +31,9 @@ BEST = "best_checkpoint"
 
 def abstract_state(state: Any, shardings: Any) -> Any:
   """The shapes, dtypes and shardings of `state`: what a restore fills in."""
-  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                      state, shardings)
+  return jax.tree.map(
+    lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings
+  )
 
 
 def exists(workdir: str | Path) -> bool:
@@ -54,19 +55,27 @@ class Checkpoints:
     # Both managers may save the same step; on several hosts their async-save barriers need
     # distinct names (orbax keys them by step otherwise).
     self.latest = ocp.CheckpointManager(
-        workdir / LATEST,
-        options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True,
-            multiprocessing_options=ocp.options.MultiprocessingOptions(
-                barrier_sync_key_prefix="latest")),
-        item_names=("state", "data_iter"))
+      workdir / LATEST,
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep,
+        create=True,
+        multiprocessing_options=ocp.options.MultiprocessingOptions(
+          barrier_sync_key_prefix="latest"
+        ),
+      ),
+      item_names=("state", "data_iter"),
+    )
     self.best = ocp.CheckpointManager(
-        workdir / BEST,
-        options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, best_fn=lambda m: m["score"], best_mode="max", create=True,
-            multiprocessing_options=ocp.options.MultiprocessingOptions(
-                barrier_sync_key_prefix="best")),
-        item_names=("state",))
+      workdir / BEST,
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=1,
+        best_fn=lambda m: m["score"],
+        best_mode="max",
+        create=True,
+        multiprocessing_options=ocp.options.MultiprocessingOptions(barrier_sync_key_prefix="best"),
+      ),
+      item_names=("state",),
+    )
     self._sigterm = False
     self._previous_handler = None
     if catch_sigterm:
@@ -90,24 +99,33 @@ class Checkpoints:
 
   def save(self, step: int, state: Any, data_iter: Any) -> None:
     """Saves the train state and the data iterator's position at `step` (async)."""
-    self.latest.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data_iter=grain_checkpoint.CheckpointSave(data_iter)))
+    self.latest.save(
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data_iter=grain_checkpoint.CheckpointSave(data_iter)
+      ),
+    )
 
   def restore_latest(self, abstract: Any, data_iter: Any) -> Any | None:
     """The latest saved state (and `data_iter` moved to its position), or None."""
     step = self.latest.latest_step()
     if step is None:
       return None
-    restored = self.latest.restore(step, args=ocp.args.Composite(
+    restored = self.latest.restore(
+      step,
+      args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract),
-        data_iter=grain_checkpoint.CheckpointRestore(data_iter)))
+        data_iter=grain_checkpoint.CheckpointRestore(data_iter),
+      ),
+    )
     return restored["state"]
 
   def save_best(self, step: int, state: Any, score: float) -> None:
     """Keeps `state` if `score` (val) is the best so far."""
     score = float(score) if np.isfinite(score) else -1.0
-    self.best.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)),
-                   metrics={"score": score})
+    self.best.save(
+      step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)), metrics={"score": score}
+    )
 
   def restore_best(self, abstract: Any) -> tuple[Any, int]:
     """(state, step) of the best val checkpoint; the latest one when no val evaluation ran."""
@@ -117,10 +135,12 @@ class Checkpoints:
       self.latest.wait_until_finished()
       manager, step = self.latest, self.latest.latest_step()
     if step is None:
-      raise FileNotFoundError(f"no checkpoint in {self.latest.directory.parent}: train first "
-                              "with `python -m ddf.train`")
-    restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract)))
+      raise FileNotFoundError(
+        f"no checkpoint in {self.latest.directory.parent}: train first with `python -m ddf.train`"
+      )
+    restored = manager.restore(
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+    )
     return restored["state"], int(step)
 
   def reached_preemption(self, step: int) -> bool:

@@ -37,21 +37,35 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m ddf.evaluate", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+    prog="python -m ddf.evaluate",
+    description=__doc__,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
   parser.add_argument("--workdir", required=True, help="directory written by ddf.train")
   parser.add_argument("--split", default="test")
   parser.add_argument("--dataset", default=None, help="TFDS name (default: the training one)")
   parser.add_argument("--data_dir", default=None, help="TFDS data_dir (default: the config's)")
   parser.add_argument("--builder_config", default=None, help="builder config of --dataset")
   parser.add_argument("--module", default=None, help="module to import that registers the builder")
-  parser.add_argument("--config_override", nargs="*", default=[], metavar="KEY=VALUE",
-                      help="e.g. eval_batch_size=32 data.clips_per_video_eval=4")
+  parser.add_argument(
+    "--config_override",
+    nargs="*",
+    default=[],
+    metavar="KEY=VALUE",
+    help="e.g. eval_batch_size=32 data.clips_per_video_eval=4",
+  )
   parser.add_argument("--no_roc", action="store_true", help="skip the ROC PNG")
-  parser.add_argument("--perturb", action="store_true",
-                      help="also score the split under the 7 x 5 DeeperForensics perturbations")
-  parser.add_argument("--perturbations", default=None,
-                      help="a comma list of perturbations instead of all, e.g. GB3,JPEG5")
+  parser.add_argument(
+    "--perturb",
+    action="store_true",
+    help="also score the split under the 7 x 5 DeeperForensics perturbations",
+  )
+  parser.add_argument(
+    "--perturbations",
+    default=None,
+    help="a comma list of perturbations instead of all, e.g. GB3,JPEG5",
+  )
   args = parser.parse_args(argv)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   from ddf import eval_lib, runs, sharding
@@ -59,13 +73,26 @@ def main(argv: list[str] | None = None) -> int:
 
   sharding.maybe_initialize_distributed()
   try:
-    chosen = (tuple(p.strip() for p in args.perturbations.split(",") if p.strip())
-              if args.perturbations else tuple(perturb.names()) if args.perturb else ())
+    chosen = (
+      tuple(p.strip() for p in args.perturbations.split(",") if p.strip())
+      if args.perturbations
+      else tuple(perturb.names())
+      if args.perturb
+      else ()
+    )
     for name in chosen:
       perturb.parse(name)
-    reports, paths = runs.evaluate_run(args.workdir, args.split, args.dataset, args.data_dir,
-                                       args.builder_config, args.module, args.config_override,
-                                       roc=not args.no_roc, perturbations=chosen)
+    reports, paths = runs.evaluate_run(
+      args.workdir,
+      args.split,
+      args.dataset,
+      args.data_dir,
+      args.builder_config,
+      args.module,
+      args.config_override,
+      roc=not args.no_roc,
+      perturbations=chosen,
+    )
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -73,13 +100,17 @@ def main(argv: list[str] | None = None) -> int:
 
   if jax.process_index() == 0:
     report = reports[args.split]
-    print(f"{report['dataset']}/{report['builder_config']} {args.split}: {report['num_videos']} "
-          f"videos, {report['num_clips']} clips, {report['videos_with_faceless_frames']} with "
-          f"frames without a face; checkpoint step {report['checkpoint_step']}")
+    print(
+      f"{report['dataset']}/{report['builder_config']} {args.split}: {report['num_videos']} "
+      f"videos, {report['num_clips']} clips, {report['videos_with_faceless_frames']} with "
+      f"frames without a face; checkpoint step {report['checkpoint_step']}"
+    )
     print(eval_lib.format_report(report))
     if chosen:
       print(eval_lib.format_robustness(reports, args.split))
-    print(f"Wrote {paths[args.split]}" + (f" and {len(chosen)} perturbed reports" if chosen else ""))
+    print(
+      f"Wrote {paths[args.split]}" + (f" and {len(chosen)} perturbed reports" if chosen else "")
+    )
   return 0
 
 

@@ -14,8 +14,9 @@ from scipy import stats
 from sklearn import metrics as skm
 
 # scipy >= 1.15 names the seed argument `rng` (`random_state` before); both take a Generator.
-_BOOTSTRAP_SEED_KW = ("rng" if "rng" in inspect.signature(stats.bootstrap).parameters
-                      else "random_state")
+_BOOTSTRAP_SEED_KW = (
+  "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+)
 
 
 def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -43,8 +44,7 @@ def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
   return float((fpr_x + fnr_x) / 2.0)  # equal up to rounding
 
 
-def _auc_of_codes(real: np.ndarray, fake: np.ndarray, num_codes: int, axis: int = -1
-                  ) -> np.ndarray:
+def _auc_of_codes(real: np.ndarray, fake: np.ndarray, num_codes: int, axis: int = -1) -> np.ndarray:
   """Vectorized ROC AUC (ties count 1/2) of integer-coded scores along `axis`.
 
   Codes are ranks of the distinct pooled scores (0..num_codes-1), so every batch row reduces to
@@ -66,9 +66,13 @@ def _auc_of_codes(real: np.ndarray, fake: np.ndarray, num_codes: int, axis: int 
   return auc.reshape(batch_shape)
 
 
-def auc_confidence_interval(labels: Sequence[int], scores: Sequence[float],
-                            confidence: float = 0.95, n_resamples: int = 2000,
-                            seed: int = 0) -> list[float]:
+def auc_confidence_interval(
+  labels: Sequence[int],
+  scores: Sequence[float],
+  confidence: float = 0.95,
+  n_resamples: int = 2000,
+  seed: int = 0,
+) -> list[float]:
   """Bootstrap percentile interval [lo, hi] of the ROC AUC, over items (videos or clips).
 
   `scipy.stats.bootstrap`, percentile method, seeded (same inputs and seed -> same interval).
@@ -88,15 +92,22 @@ def auc_confidence_interval(labels: Sequence[int], scores: Sequence[float],
   def statistic(real, fake, axis=-1):
     return _auc_of_codes(real, fake, len(values), axis)
 
-  res = stats.bootstrap((codes[y == 0], codes[y == 1]), statistic, n_resamples=n_resamples,
-                        batch=1000, vectorized=True, confidence_level=confidence,
-                        method="percentile",  # batch: bounds memory (1000 x n per array)
-                        **{_BOOTSTRAP_SEED_KW: np.random.default_rng(seed)})
+  res = stats.bootstrap(
+    (codes[y == 0], codes[y == 1]),
+    statistic,
+    n_resamples=n_resamples,
+    batch=1000,
+    vectorized=True,
+    confidence_level=confidence,
+    method="percentile",  # batch: bounds memory (1000 x n per array)
+    **{_BOOTSTRAP_SEED_KW: np.random.default_rng(seed)},
+  )
   return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
 
 
-def binary_metrics(labels: Sequence[int], scores: Sequence[float],
-                   threshold: float = 0.5) -> dict[str, Any]:
+def binary_metrics(
+  labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5
+) -> dict[str, Any]:
   """labels in {0 real, 1 fake}; scores = P(fake). Threshold-free metrics are NaN on one class.
 
   `auc_ci` is the 95% bootstrap interval [lo, hi] of `auc` (`auc_confidence_interval`, seed 0).
@@ -106,16 +117,17 @@ def binary_metrics(labels: Sequence[int], scores: Sequence[float],
   pred = (s >= threshold).astype(np.int32)
   both = len(np.unique(y)) == 2
   out = {
-      "n": int(len(y)),
-      "n_fake": int(y.sum()),
-      "auc": float(skm.roc_auc_score(y, s)) if both else math.nan,
-      "auc_ci": auc_confidence_interval(y, s),
-      "ap": float(skm.average_precision_score(y, s)) if both else math.nan,
-      "eer": equal_error_rate(y, s) if both else math.nan,
-      "acc": float(skm.accuracy_score(y, pred)) if len(y) else math.nan,
+    "n": int(len(y)),
+    "n_fake": int(y.sum()),
+    "auc": float(skm.roc_auc_score(y, s)) if both else math.nan,
+    "auc_ci": auc_confidence_interval(y, s),
+    "ap": float(skm.average_precision_score(y, s)) if both else math.nan,
+    "eer": equal_error_rate(y, s) if both else math.nan,
+    "acc": float(skm.accuracy_score(y, pred)) if len(y) else math.nan,
   }
   p, r, f1, _ = skm.precision_recall_fscore_support(
-      y, pred, average="binary", pos_label=1, zero_division=0)
+    y, pred, average="binary", pos_label=1, zero_division=0
+  )
   out.update(precision=float(p), recall=float(r), f1=float(f1))
   return out
 

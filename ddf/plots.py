@@ -25,7 +25,11 @@ from matplotlib.figure import Figure  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
 __all__ = [
-  "roc_curves", "roc_figure", "frame_values", "build_prediction_figure", "prediction_figure",
+  "roc_curves",
+  "roc_figure",
+  "frame_values",
+  "build_prediction_figure",
+  "prediction_figure",
   "save_figure",
 ]
 
@@ -59,28 +63,37 @@ def roc_curves(report: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, np.ndar
   return out
 
 
-def roc_figure(report: Mapping[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
+def roc_figure(
+  report: Mapping[str, Any], path: str | os.PathLike, title: str | None = None
+) -> Path:
   """Writes the video-level ROC curves (overall + per method) of an eval report as a PNG."""
   curves = roc_curves(report)
   fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=90)
   ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
   for name, (fpr, tpr, auc) in curves.items():
-    ax.plot(fpr, tpr, lw=2.2 if name == "all" else 1.2, label=f"{name} (AUC {auc:.3f})",
-            color="black" if name == "all" else None)
+    ax.plot(
+      fpr,
+      tpr,
+      lw=2.2 if name == "all" else 1.2,
+      label=f"{name} (AUC {auc:.3f})",
+      color="black" if name == "all" else None,
+    )
   if not curves:
     ax.text(0.5, 0.5, "one class only: no ROC", ha="center", va="center")
   ax.set_xlim(0, 1)
   ax.set_ylim(0, 1.01)
   ax.set_xlabel("false positive rate")
   ax.set_ylabel("true positive rate")
-  ax.set_title(title or f"{report.get('dataset', '')} {report.get('split', '')} (video level)",
-               fontsize=9)
+  ax.set_title(
+    title or f"{report.get('dataset', '')} {report.get('split', '')} (video level)", fontsize=9
+  )
   ax.legend(loc="lower right", fontsize=7)
   return save_figure(fig, path)
 
 
-def frame_values(num_frames: int, starts: Sequence[int], clip_len: int,
-                 per_clip: np.ndarray) -> np.ndarray:
+def frame_values(
+  num_frames: int, starts: Sequence[int], clip_len: int, per_clip: np.ndarray
+) -> np.ndarray:
   """Per-frame mean of clip values over the clips covering each frame.
 
   per_clip: [C] (one value per clip) or [C, clip_len, ...] (one per clip frame). Frames no clip
@@ -111,15 +124,22 @@ HEATMAP_LABEL = "spatial attention weight\n(where the model looked;\nnot a manip
 HEATMAP_CMAP = "inferno"
 
 
-def _overlay(ax, crop: np.ndarray, heat: np.ndarray | None, norm: Any = None,
-             cmap: str = HEATMAP_CMAP) -> Any:
+def _overlay(
+  ax, crop: np.ndarray, heat: np.ndarray | None, norm: Any = None, cmap: str = HEATMAP_CMAP
+) -> Any:
   """Draws `crop` (and `heat` over it, stretched to the crop); returns the heatmap image."""
   ax.imshow(crop)
   image = None
   if heat is not None and np.all(np.isfinite(heat)):
     s = crop.shape[0]
-    image = ax.imshow(heat, cmap=cmap, norm=norm, alpha=0.5,
-                      extent=(-0.5, s - 0.5, s - 0.5, -0.5), interpolation="bilinear")
+    image = ax.imshow(
+      heat,
+      cmap=cmap,
+      norm=norm,
+      alpha=0.5,
+      extent=(-0.5, s - 0.5, s - 0.5, -0.5),
+      interpolation="bilinear",
+    )
   ax.set_xticks([])
   ax.set_yticks([])
   return image
@@ -130,11 +150,17 @@ def _bar_width(x: np.ndarray) -> float:
   return 0.8 * float(gaps.min()) if len(gaps) else 0.8
 
 
-def build_prediction_figure(crops: np.ndarray, frame_scores: np.ndarray,
-                            aux: Mapping[str, np.ndarray], title: str,
-                            face_found: np.ndarray | None = None, max_frames: int = 8, *,
-                            frame_indices: Sequence[int] | None = None,
-                            threshold: float | None = None) -> Figure:
+def build_prediction_figure(
+  crops: np.ndarray,
+  frame_scores: np.ndarray,
+  aux: Mapping[str, np.ndarray],
+  title: str,
+  face_found: np.ndarray | None = None,
+  max_frames: int = 8,
+  *,
+  frame_indices: Sequence[int] | None = None,
+  threshold: float | None = None,
+) -> Figure:
   """One video as a matplotlib Figure (see `prediction_figure`, which also saves it).
 
   Rows: the face crops of up to `max_frames` evenly spaced sampled frames, titled with their
@@ -169,10 +195,12 @@ def build_prediction_figure(crops: np.ndarray, frame_scores: np.ndarray,
   width = max(13.0, 1.75 * n + 3.0)
   thumb = min((width - 3.0) / n, 2.4)  # thumbnail height, inches
   # Not registered with pyplot: nothing to close when the figure is only inspected.
-  fig = Figure(figsize=(width, rows * (thumb + 0.45) + plot_rows * 2.6 + 0.8), dpi=100,
-               layout="constrained")
-  grid = fig.add_gridspec(rows + plot_rows, n,
-                          height_ratios=[thumb + 0.45] * rows + [2.6] * plot_rows)
+  fig = Figure(
+    figsize=(width, rows * (thumb + 0.45) + plot_rows * 2.6 + 0.8), dpi=100, layout="constrained"
+  )
+  grid = fig.add_gridspec(
+    rows + plot_rows, n, height_ratios=[thumb + 0.45] * rows + [2.6] * plot_rows
+  )
 
   # Face crops, titled with the real frame index and that frame's P(fake).
   no_face = np.zeros(t, bool) if face_found is None else ~np.asarray(face_found, bool)
@@ -180,8 +208,11 @@ def build_prediction_figure(crops: np.ndarray, frame_scores: np.ndarray,
     ax = fig.add_subplot(grid[0, j])
     _overlay(ax, crops[i], None)
     score = f"{frame_scores[i]:.2f}" if np.isfinite(frame_scores[i]) else "n/a"
-    ax.set_title(f"frame {x[i]}\nP(fake) {score}" + ("\nno face found" if no_face[i] else ""),
-                 fontsize=11, color="red" if no_face[i] else "black")
+    ax.set_title(
+      f"frame {x[i]}\nP(fake) {score}" + ("\nno face found" if no_face[i] else ""),
+      fontsize=11,
+      color="red" if no_face[i] else "black",
+    )
     if j == 0:
       ax.set_ylabel("face crop", fontsize=11)
 
@@ -202,8 +233,13 @@ def build_prediction_figure(crops: np.ndarray, frame_scores: np.ndarray,
       if j == 0:
         ax.set_ylabel(f"{_MAP_ROWS[key]}\nattention", fontsize=11)
   if maps:
-    bar = fig.colorbar(cm.ScalarMappable(norm, HEATMAP_CMAP), ax=heat_axes, fraction=0.025,
-                       pad=0.01, aspect=12 * len(maps))
+    bar = fig.colorbar(
+      cm.ScalarMappable(norm, HEATMAP_CMAP),
+      ax=heat_axes,
+      fraction=0.025,
+      pad=0.01,
+      aspect=12 * len(maps),
+    )
     bar.set_label(HEATMAP_LABEL, fontsize=10)
     bar.ax.tick_params(labelsize=9)
 
@@ -211,14 +247,24 @@ def build_prediction_figure(crops: np.ndarray, frame_scores: np.ndarray,
   ax = fig.add_subplot(grid[rows, :n])
   ax.plot(x, frame_scores, "k.-", lw=1.5, ms=7, label="P(fake) of the frame")
   if threshold is not None:
-    ax.axhline(threshold, color="tab:red", ls="--", lw=1.2,
-               label=f"decision threshold {threshold:g}")
+    ax.axhline(
+      threshold, color="tab:red", ls="--", lw=1.2, label=f"decision threshold {threshold:g}"
+    )
   if no_face.any():
-    ax.plot(x[no_face], np.zeros(int(no_face.sum())), "x", color="red", ms=9, mew=2,
-            label="no face found")
+    ax.plot(
+      x[no_face], np.zeros(int(no_face.sum())), "x", color="red", ms=9, mew=2, label="no face found"
+    )
   if len(shown) < t:
-    ax.plot(x[shown], frame_scores[shown], "o", mfc="none", mec="tab:blue", ms=11, mew=1.5,
-            label="frame shown above")
+    ax.plot(
+      x[shown],
+      frame_scores[shown],
+      "o",
+      mfc="none",
+      mec="tab:blue",
+      ms=11,
+      mew=1.5,
+      label="frame shown above",
+    )
   ax.set_ylim(-0.03, 1.03)
   ax.set_ylabel("P(fake)", fontsize=11)
   ax.set_xlabel("video frame index", fontsize=11)
@@ -235,12 +281,20 @@ def build_prediction_figure(crops: np.ndarray, frame_scores: np.ndarray,
     ax2 = fig.add_subplot(grid[rows + 1, :n], sharex=ax)
     w = _bar_width(x) / len(curves)
     for k, key in enumerate(curves):
-      ax2.bar(x - 0.5 * w * len(curves) + w * (k + 0.5), np.asarray(aux[key], np.float64),
-              width=w, alpha=0.8, label=_CURVES[key])
+      ax2.bar(
+        x - 0.5 * w * len(curves) + w * (k + 0.5),
+        np.asarray(aux[key], np.float64),
+        width=w,
+        alpha=0.8,
+        label=_CURVES[key],
+      )
     ax2.set_ylabel("temporal attention\nweight", fontsize=11)
     ax2.set_xlabel("video frame index", fontsize=11)
-    ax2.set_title("temporal attention per sampled frame (softmax over the frames of a clip, "
-                  "mean over the clips covering the frame)", fontsize=11)
+    ax2.set_title(
+      "temporal attention per sampled frame (softmax over the frames of a clip, "
+      "mean over the clips covering the frame)",
+      fontsize=11,
+    )
     ax2.grid(alpha=0.3, axis="y")
     ax2.tick_params(labelsize=10)
     ax2.legend(loc="best", fontsize=9, framealpha=0.85)
@@ -248,11 +302,29 @@ def build_prediction_figure(crops: np.ndarray, frame_scores: np.ndarray,
   return fig
 
 
-def prediction_figure(path: str | os.PathLike, crops: np.ndarray, frame_scores: np.ndarray,
-                      aux: Mapping[str, np.ndarray], title: str, face_found: np.ndarray | None = None,
-                      max_frames: int = 8, *, frame_indices: Sequence[int] | None = None,
-                      threshold: float | None = None) -> Path:
+def prediction_figure(
+  path: str | os.PathLike,
+  crops: np.ndarray,
+  frame_scores: np.ndarray,
+  aux: Mapping[str, np.ndarray],
+  title: str,
+  face_found: np.ndarray | None = None,
+  max_frames: int = 8,
+  *,
+  frame_indices: Sequence[int] | None = None,
+  threshold: float | None = None,
+) -> Path:
   """Writes the figure of `build_prediction_figure` (same arguments) as a PNG at `path`."""
-  return save_figure(build_prediction_figure(
-      crops, frame_scores, aux, title, face_found, max_frames, frame_indices=frame_indices,
-      threshold=threshold), path)
+  return save_figure(
+    build_prediction_figure(
+      crops,
+      frame_scores,
+      aux,
+      title,
+      face_found,
+      max_frames,
+      frame_indices=frame_indices,
+      threshold=threshold,
+    ),
+    path,
+  )

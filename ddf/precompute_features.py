@@ -28,12 +28,17 @@ def main(argv: list[str]) -> int:
 
   config = FLAGS.config
   if not (config.data.get("feature_cache", False) and config.model.spatial.freeze):
-    raise app.UsageError("this config does not train on cached features: use a frozen variant "
-                         "(e.g. configs/ffpp.py:c23,resnet50,frozen) or set "
-                         "--config.model.spatial.freeze=True --config.data.feature_cache=True")
+    raise app.UsageError(
+      "this config does not train on cached features: use a frozen variant "
+      "(e.g. configs/ffpp.py:c23,resnet50,frozen) or set "
+      "--config.model.spatial.freeze=True --config.data.feature_cache=True"
+    )
   sharding.maybe_initialize_distributed()
-  splits = (tuple(s.strip() for s in FLAGS.splits.split(",") if s.strip()) if FLAGS.splits
-            else ("train", "val", *config.eval_splits))
+  splits = (
+    tuple(s.strip() for s in FLAGS.splits.split(",") if s.strip())
+    if FLAGS.splits
+    else ("train", "val", *config.eval_splits)
+  )
   sources = train_lib.precompute_features(config, splits)
   if jax.process_index() == 0:
     for split, source in sources.items():

@@ -26,15 +26,22 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m ddf.predict", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+    prog="python -m ddf.predict",
+    description=__doc__,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
   parser.add_argument("--workdir", required=True, help="directory written by ddf.train")
   parser.add_argument("videos", nargs="+", help="video files")
   parser.add_argument("--json", default=None, help="write the results to this JSON file")
   parser.add_argument("--viz", default=None, help="write one attention PNG per video here")
   parser.add_argument("--threshold", type=float, default=0.5)
-  parser.add_argument("--clips_per_video", type=int, default=None,
-                      help="fixed clips per video (default: the config's clips_per_video_eval)")
+  parser.add_argument(
+    "--clips_per_video",
+    type=int,
+    default=None,
+    help="fixed clips per video (default: the config's clips_per_video_eval)",
+  )
   parser.add_argument("--config_override", nargs="*", default=[], metavar="KEY=VALUE")
   args = parser.parse_args(argv)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -48,10 +55,15 @@ def main(argv: list[str] | None = None) -> int:
   results = [predictor.predict(v, args.threshold, args.viz) for v in args.videos]
   print(predict_lib.format_results(results, args.threshold))
   if args.json:
-    out = {"workdir": str(predictor.workdir), "checkpoint_step": predictor.step,
-           "threshold": args.threshold, "frames_per_video": predictor.frames_per_video,
-           "clip_len": predictor.clip_len, "videos": results,
-           "num_failed": sum("error" in r for r in results)}
+    out = {
+      "workdir": str(predictor.workdir),
+      "checkpoint_step": predictor.step,
+      "threshold": args.threshold,
+      "frames_per_video": predictor.frames_per_video,
+      "clip_len": predictor.clip_len,
+      "videos": results,
+      "num_failed": sum("error" in r for r in results),
+    }
     Path(args.json).expanduser().parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).expanduser().write_text(json.dumps(out, indent=1))
     print(f"Wrote {args.json}")

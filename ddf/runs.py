@@ -48,17 +48,20 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: list[str]) -> 
       except TypeError:  # a string field given a literal, e.g. data.config=1
         config.update_from_flattened_dict({key: text})
     except (KeyError, AttributeError) as e:
-      raise ValueError(f"--config_override {item!r}: no config key {key!r} in this run's "
-                       "config.json") from e
+      raise ValueError(
+        f"--config_override {item!r}: no config key {key!r} in this run's config.json"
+      ) from e
 
 
-def load_config(workdir: str | os.PathLike,
-                overrides: list[str] | None = None) -> ml_collections.ConfigDict:
+def load_config(
+  workdir: str | os.PathLike, overrides: list[str] | None = None
+) -> ml_collections.ConfigDict:
   """`WORKDIR/config.json` as a ConfigDict, with overrides applied."""
   path = Path(workdir).expanduser() / "config.json"
   if not path.exists():
-    raise FileNotFoundError(f"{path} not found: --workdir must be a directory written by "
-                            "`python -m ddf.train`.")
+    raise FileNotFoundError(
+      f"{path} not found: --workdir must be a directory written by `python -m ddf.train`."
+    )
   config = ml_collections.ConfigDict(json.loads(path.read_text()))
   apply_overrides(config, overrides or [])
   return config
@@ -82,15 +85,18 @@ def restore(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Re
 
   workdir = Path(workdir).expanduser()
   if not checkpoints_lib.exists(workdir):
-    raise FileNotFoundError(f"No checkpoint in {workdir} (neither best_checkpoint/ nor "
-                            "checkpoints/): train first with `python -m ddf.train`.")
+    raise FileNotFoundError(
+      f"No checkpoint in {workdir} (neither best_checkpoint/ nor "
+      "checkpoints/): train first with `python -m ddf.train`."
+    )
   config = ml_collections.ConfigDict(config.to_dict())
   config.model.spatial.pretrained = ""  # weights come from the checkpoint.
   mesh = sharding.create_mesh(config.mesh)
   rules = sharding.logical_rules(config.mesh)
   model = build_detector(config.model)
-  state, shardings = train_lib.create_train_state(config, model, mesh, rules,
-                                                  jax.random.key(config.seed))
+  state, shardings = train_lib.create_train_state(
+    config, model, mesh, rules, jax.random.key(config.seed)
+  )
   with checkpoints_lib.Checkpoints(workdir) as checkpoints:
     state, step = checkpoints.restore_best(checkpoints_lib.abstract_state(state, shardings))
   return RestoredRun(model, mesh, rules, state, shardings, int(step))
@@ -115,9 +121,13 @@ def _dataset_dirs(data_dir: Path, name: str, builder_config: str | None) -> list
   return sorted(found)
 
 
-def find_builder(config: ml_collections.ConfigDict, dataset: str | None = None,
-                 data_dir: str | None = None, builder_config: str | None = None,
-                 module: str | None = None):
+def find_builder(
+  config: ml_collections.ConfigDict,
+  dataset: str | None = None,
+  data_dir: str | None = None,
+  builder_config: str | None = None,
+  module: str | None = None,
+):
   """The builder of an already built dataset (nothing is built or downloaded here).
 
   Default: the training dataset of `config`. Another `dataset` is looked up as
@@ -139,12 +149,16 @@ def find_builder(config: ml_collections.ConfigDict, dataset: str | None = None,
     data_dir = builder.data_dir
     if not builder.data_path.exists():
       raise FileNotFoundError(
-          f"Dataset {name}/{train_cfg} is not built in {data_dir} ({builder.data_path} missing). "
-          "Pass --data_dir, or build it (`python -m ddf.data.build`, see README).")
+        f"Dataset {name}/{train_cfg} is not built in {data_dir} ({builder.data_path} missing). "
+        "Pass --data_dir, or build it (`python -m ddf.data.build`, see README)."
+      )
     return builder
   data_dir = os.path.expanduser(data_dir or str(data_build.data_dirs(config.data)[1]))
-  want = builder_config if builder_config is not None else (
-      train_cfg if name == config.data.name else None)
+  want = (
+    builder_config
+    if builder_config is not None
+    else (train_cfg if name == config.data.name else None)
+  )
   dirs = _dataset_dirs(Path(data_dir), name, want)
   if builder_config is None and not dirs:
     dirs = _dataset_dirs(Path(data_dir), name, None)
@@ -153,16 +167,19 @@ def find_builder(config: ml_collections.ConfigDict, dataset: str | None = None,
   if len(dirs) > 1:
     configs = sorted({p.parent.name for p in dirs})
     if len(configs) > 1:
-      raise ValueError(f"{name} has several builds in {data_dir} ({', '.join(configs)}); choose "
-                       "one with --builder_config.")
+      raise ValueError(
+        f"{name} has several builds in {data_dir} ({', '.join(configs)}); choose "
+        "one with --builder_config."
+      )
     return tfds.builder_from_directory(str(dirs[-1]))  # the newest version.
   try:
     builder = tfds.builder(name, config=builder_config, data_dir=data_dir)
   except Exception as e:  # noqa: BLE001 - re-raised with what to do.
     raise FileNotFoundError(
-        f"No built dataset {name!r}{'/' + builder_config if builder_config else ''} in {data_dir}: "
-        "build it first (array_record, FF++ feature dict, see `ddf/evaluate.py`), pass "
-        f"--data_dir, or --module to import its builder. ({type(e).__name__})") from e
+      f"No built dataset {name!r}{'/' + builder_config if builder_config else ''} in {data_dir}: "
+      "build it first (array_record, FF++ feature dict, see `ddf/evaluate.py`), pass "
+      f"--data_dir, or --module to import its builder. ({type(e).__name__})"
+    ) from e
   if not builder.data_path.exists():
     raise FileNotFoundError(f"{builder.data_path} missing: build {name} first.")
   return builder
@@ -171,21 +188,32 @@ def find_builder(config: ml_collections.ConfigDict, dataset: str | None = None,
 def check_compatible(config: ml_collections.ConfigDict, builder) -> None:
   features = builder.info.features
   missing = {"frames", "label", "video_id", "method", "compression", "face_found"} - set(
-      features.keys())
+    features.keys()
+  )
   if missing:
-    raise ValueError(f"{builder.name} lacks the features {sorted(missing)} of the FF++ schema "
-                     "(ddf/data/faceforensics.py `_info`).")
+    raise ValueError(
+      f"{builder.name} lacks the features {sorted(missing)} of the FF++ schema "
+      "(ddf/data/faceforensics.py `_info`)."
+    )
   length = features["frames"].shape[0]
   if length is not None and length < config.data.clip_len:
-    raise ValueError(f"{builder.name} stores {length} frames per video, fewer than the model's "
-                     f"clip_len={config.data.clip_len}; rebuild it with more frames.")
+    raise ValueError(
+      f"{builder.name} stores {length} frames per video, fewer than the model's "
+      f"clip_len={config.data.clip_len}; rebuild it with more frames."
+    )
 
 
-def evaluate_run(workdir: str | os.PathLike, split: str = "test", dataset: str | None = None,
-                 data_dir: str | None = None, builder_config: str | None = None,
-                 module: str | None = None, overrides: list[str] | None = None,
-                 roc: bool = True, perturbations: tuple[str, ...] = ()
-                 ) -> tuple[dict[str, dict[str, Any]], dict[str, Path]]:
+def evaluate_run(
+  workdir: str | os.PathLike,
+  split: str = "test",
+  dataset: str | None = None,
+  data_dir: str | None = None,
+  builder_config: str | None = None,
+  module: str | None = None,
+  overrides: list[str] | None = None,
+  roc: bool = True,
+  perturbations: tuple[str, ...] = (),
+) -> tuple[dict[str, dict[str, Any]], dict[str, Path]]:
   """Scores `split` with the val-selected checkpoint, clean and under each of `perturbations`
   (`ddf.data.perturb`, e.g. 'GB3'); writes `eval/<tag>_<split>[_<perturbation>].json` and the
   clean split's ROC PNG. Returns ({name: report}, {name: path}); names are `split` and
@@ -198,8 +226,16 @@ def evaluate_run(workdir: str | os.PathLike, split: str = "test", dataset: str |
   run = restore(config, workdir)
   ctx = Context(builder=builder, mesh=run.mesh, rules=run.rules, model=run.model)
   name = dataset or config.data.name
-  reports = eval_lib.evaluate_checkpoint(config, ctx, run.state, run.shardings, (split,), run.step,
-                                         dataset=name, perturbations=(None, *perturbations))
+  reports = eval_lib.evaluate_checkpoint(
+    config,
+    ctx,
+    run.state,
+    run.shardings,
+    (split,),
+    run.step,
+    dataset=name,
+    perturbations=(None, *perturbations),
+  )
   tag = name
   if builder_config is not None and builder_config != train_builder_config(config):
     tag = f"{name}-{builder_config}"
@@ -207,6 +243,9 @@ def evaluate_run(workdir: str | os.PathLike, split: str = "test", dataset: str |
   if roc and jax.process_index() == 0:
     from ddf import plots
 
-    plots.roc_figure(reports[split], paths[split].with_name(f"{tag}_{split}_roc.png"),
-                     title=f"{tag} {split}, step {run.step} (video level)")
+    plots.roc_figure(
+      reports[split],
+      paths[split].with_name(f"{tag}_{split}_roc.png"),
+      title=f"{tag} {split}, step {run.step} (video level)",
+    )
   return reports, paths

@@ -26,10 +26,11 @@ def maybe_initialize_distributed() -> None:
     return
   if "DDF_COORDINATOR" in os.environ:
     jax.distributed.initialize(
-        coordinator_address=os.environ["DDF_COORDINATOR"],
-        num_processes=int(os.environ["DDF_NUM_PROCESSES"]),
-        process_id=int(os.environ["DDF_PROCESS_ID"]),
-        local_device_ids=None)
+      coordinator_address=os.environ["DDF_COORDINATOR"],
+      num_processes=int(os.environ["DDF_NUM_PROCESSES"]),
+      process_id=int(os.environ["DDF_PROCESS_ID"]),
+      local_device_ids=None,
+    )
   elif int(os.environ.get("SLURM_NTASKS", "1")) > 1 or "TPU_WORKER_HOSTNAMES" in os.environ:
     jax.distributed.initialize()
   else:
@@ -56,8 +57,9 @@ def create_mesh(mesh_cfg: ml_collections.ConfigDict) -> Mesh:
 
 
 def logical_rules(mesh_cfg: ml_collections.ConfigDict) -> Rules:
-  return tuple((name, tuple(axes) if isinstance(axes, list) else axes)
-               for name, axes in mesh_cfg.rules)
+  return tuple(
+    (name, tuple(axes) if isinstance(axes, list) else axes) for name, axes in mesh_cfg.rules
+  )
 
 
 def _fit_spec(shape: tuple[int, ...], spec: PartitionSpec, mesh: Mesh) -> PartitionSpec:
@@ -88,8 +90,9 @@ def tree_shardings(abstract_tree: Any, mesh: Mesh, rules: Rules) -> Any:
       return NamedSharding(mesh, _fit_spec(leaf.value.shape, spec, mesh))
     return NamedSharding(mesh, PartitionSpec())
 
-  return jax.tree.map(leaf_sharding, abstract_tree,
-                      is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))
+  return jax.tree.map(
+    leaf_sharding, abstract_tree, is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned)
+  )
 
 
 def batch_sharding(mesh: Mesh, rules: Rules) -> NamedSharding:
@@ -105,11 +108,14 @@ def local_batch_size(global_batch_size: int, mesh: Mesh, rules: Rules) -> int:
   names = () if axes is None else (axes if isinstance(axes, tuple) else (axes,))
   shards = math.prod(mesh.shape[a] for a in names)
   if global_batch_size % shards:
-    raise ValueError(f"batch size {global_batch_size} is not divisible by the {shards} batch "
-                     f"shards of mesh {dict(mesh.shape)}")
+    raise ValueError(
+      f"batch size {global_batch_size} is not divisible by the {shards} batch "
+      f"shards of mesh {dict(mesh.shape)}"
+    )
   if global_batch_size % jax.process_count():
-    raise ValueError(f"batch size {global_batch_size} not divisible by "
-                     f"{jax.process_count()} processes")
+    raise ValueError(
+      f"batch size {global_batch_size} not divisible by {jax.process_count()} processes"
+    )
   return global_batch_size // jax.process_count()
 
 

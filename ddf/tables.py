@@ -27,8 +27,11 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m ddf.tables", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+    prog="python -m ddf.tables",
+    description=__doc__,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
   parser.add_argument("--workdirs", nargs="+", required=True)
   parser.add_argument("--out", required=True)
   parser.add_argument("--split", default="test")
@@ -44,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
   tables_lib.write_tables(tables, args.out)
   for t in tables:
     print(tables_lib.to_markdown(t))
-  print(f"Wrote {Path(args.out) / '{ffpp,ablation,cross_dataset,diagnostics,robustness}.{md,tex,csv}'}")
+  print(
+    f"Wrote {Path(args.out) / '{ffpp,ablation,cross_dataset,diagnostics,robustness}.{md,tex,csv}'}"
+  )
   return 0
 
 

@@ -33,10 +33,21 @@ from typing import Any
 __all__ = ["Run", "Table", "build_tables", "load_runs", "to_markdown", "write_tables"]
 
 # Config keys that do not make a different model (grouped as seeds of one row).
-_IGNORED = ("seed", "mesh.", "data.data_dir", "data.manual_dir", "data.num_workers",
-            "data.build_workers", "eval_batch_size", "log_every_steps",
-            "checkpoint_every_steps", "max_to_keep", "eval_splits", "nan_policy",
-            "eval_every_steps")
+_IGNORED = (
+  "seed",
+  "mesh.",
+  "data.data_dir",
+  "data.manual_dir",
+  "data.num_workers",
+  "data.build_workers",
+  "eval_batch_size",
+  "log_every_steps",
+  "checkpoint_every_steps",
+  "max_to_keep",
+  "eval_splits",
+  "nan_policy",
+  "eval_every_steps",
+)
 # ... and, for the FF++ table, the keys that say which data (columns there).
 _DATA_KEYS = ("data.config", "data.name")
 _SHORT = {"spatial": "S", "temporal": "T", "micro": "M", "micro_temporal": "MT"}
@@ -82,8 +93,9 @@ class Run:
       try:
         from ddf.data.build_lib import builder_config_name
 
-        return builder_config_name({k[len("data."):]: v for k, v in c.items()
-                                    if k.startswith("data.")})
+        return builder_config_name(
+          {k[len("data.") :]: v for k, v in c.items() if k.startswith("data.")}
+        )
       except Exception:  # noqa: BLE001 - fall back to the compression name.
         pass
     return str(c.get("data.config", ""))
@@ -110,8 +122,10 @@ class Run:
     return label
 
   def in_dataset(self, report: dict[str, Any]) -> bool:
-    return (report.get("dataset") == self.config.get("data.name")
-            and report.get("builder_config") == self.train_builder_config)
+    return (
+      report.get("dataset") == self.config.get("data.name")
+      and report.get("builder_config") == self.train_builder_config
+    )
 
 
 def load_runs(workdirs: Sequence[str | os.PathLike]) -> list[Run]:
@@ -130,8 +144,10 @@ def load_runs(workdirs: Sequence[str | os.PathLike]) -> list[Run]:
         report.setdefault("split", p.stem.rsplit("_", 1)[-1])
         (run.perturbed if report.get("perturbation") else run.reports).append(report)
     if not run.reports:
-      print(f"note: {w} has no eval/*.json (run `python -m ddf.evaluate --workdir {w}`)",
-            file=sys.stderr)
+      print(
+        f"note: {w} has no eval/*.json (run `python -m ddf.evaluate --workdir {w}`)",
+        file=sys.stderr,
+      )
     runs.append(run)
   return runs
 
@@ -180,8 +196,9 @@ def _stats(values: list[Value]) -> tuple[float, float, int]:
   if not vals:
     return math.nan, math.nan, 0
   mean = sum(vals) / len(vals)
-  std = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
-         if len(vals) > 1 else math.nan)
+  std = (
+    math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else math.nan
+  )
   return 100 * mean, 100 * std, len(vals)
 
 
@@ -241,20 +258,33 @@ def _ffpp_table(runs: Sequence[Run], split: str, level: str) -> Table:
   header = ["model", "seeds"] + [f"{c} {m} {k}" for c, m in cols for k in ("ACC", "AUC")]
   rows = []
   for sig in sorted(seeds, key=lambda s: labels[s]):
-    rows.append([labels[sig], str(len(seeds[sig]))]
-                + [cells.get((sig, c, m, k), []) for c, m in cols for k in ("acc", "auc")])
+    rows.append(
+      [labels[sig], str(len(seeds[sig]))]
+      + [cells.get((sig, c, m, k), []) for c, m in cols for k in ("acc", "auc")]
+    )
   groups = [(f"{c} {m}", 2) for c, m in cols]
-  return Table("ffpp", f"In-dataset ({split}, {level} level): ACC / AUC (%) per compression and "
-               "method", header, rows, groups)
+  return Table(
+    "ffpp",
+    f"In-dataset ({split}, {level} level): ACC / AUC (%) per compression and method",
+    header,
+    rows,
+    groups,
+  )
 
 
 def _ablation_table(runs: Sequence[Run], split: str, level: str) -> Table:
   labels = _labels(runs)
   cells: dict[tuple[str, str], list[Value]] = defaultdict(list)
   info: dict[str, tuple[Run, set]] = {}
-  metrics = [(f"{level}_auc", "AUC"), (f"{level}_acc", "ACC"), (f"{level}_eer", "EER"),
-             ("clip_auc" if level == "video" else "video_auc",
-              "clip AUC" if level == "video" else "video AUC")]
+  metrics = [
+    (f"{level}_auc", "AUC"),
+    (f"{level}_acc", "ACC"),
+    (f"{level}_eer", "EER"),
+    (
+      "clip_auc" if level == "video" else "video_auc",
+      "clip AUC" if level == "video" else "video AUC",
+    ),
+  ]
   for run in runs:
     sig = run.signature()
     for rep in run.reports:
@@ -264,28 +294,37 @@ def _ablation_table(runs: Sequence[Run], split: str, level: str) -> Table:
       for key, _ in metrics:
         cells[(sig, key)].append(_metric(rep, "All", key))
   header = ["model", "data", "seeds", "spatial", "temporal", "micro", "micro temporal"] + [
-      m for _, m in metrics]
+    m for _, m in metrics
+  ]
   rows = []
   for sig in sorted(info, key=lambda s: (info[s][0].train_dataset, labels[s])):
     run, seeds = info[sig]
     on = run.branches()
-    rows.append([labels[sig], run.train_dataset, str(len(seeds))]
-                + ["✓" if b in on else "" for b in _BRANCHES]
-                + [cells[(sig, k)] for k, _ in metrics])
+    rows.append(
+      [labels[sig], run.train_dataset, str(len(seeds))]
+      + ["✓" if b in on else "" for b in _BRANCHES]
+      + [cells[(sig, k)] for k, _ in metrics]
+    )
   return Table("ablation", f"Branch ablation ({split}, {level} level, %)", header, rows)
 
 
 # (TFDS name, config prefix, column name) in the order the field reports cross-dataset results.
-_DATASET_NAMES = (("faceforensics", "", "FF++"), ("celeb_df", "v1", "Celeb-DF v1"),
-                  ("celeb_df", "v2", "Celeb-DF v2"), ("dfd", "", "DFD"), ("dfdc", "full", "DFDC"),
-                  ("dfdc", "preview", "DFDC-P"), ("deeper_forensics", "", "DF-1.0"))
+_DATASET_NAMES = (
+  ("faceforensics", "", "FF++"),
+  ("celeb_df", "v1", "Celeb-DF v1"),
+  ("celeb_df", "v2", "Celeb-DF v2"),
+  ("dfd", "", "DFD"),
+  ("dfdc", "full", "DFDC"),
+  ("dfdc", "preview", "DFDC-P"),
+  ("deeper_forensics", "", "DF-1.0"),
+)
 
 
 def dataset_column(dataset: str, config: str) -> tuple[int, str]:
   """(order, name) of a test dataset's column, e.g. ('celeb_df', 'v2') -> 'Celeb-DF v2'."""
   for order, (name, prefix, title) in enumerate(_DATASET_NAMES):
     if dataset == name and config.startswith(prefix):
-      rest = config[len(prefix):].lstrip("_")
+      rest = config[len(prefix) :].lstrip("_")
       return order, f"{title} ({rest})" if rest else title
   return len(_DATASET_NAMES), f"{dataset}/{config}"
 
@@ -307,17 +346,25 @@ def _cross_table(runs: Sequence[Run], split: str, level: str) -> Table:
       for lvl in ("clip", "video"):
         cells[(sig, test, lvl)].append(_metric(rep, "All", f"{lvl}_auc"))
   cols = sorted(tests, key=lambda t: (tests[t], t))
-  header = ["model", "train", "seeds"] + [f"{t} {lvl}-level AUC" for t in cols
-                                          for lvl in ("clip", "video")]
+  header = ["model", "train", "seeds"] + [
+    f"{t} {lvl}-level AUC" for t in cols for lvl in ("clip", "video")
+  ]
   rows = []
   for sig in sorted(info, key=lambda s: (info[s][0].train_dataset, labels[s])):
     run, seeds = info[sig]
-    rows.append([labels[sig], run.train_dataset, str(len(seeds))]
-                + [cells.get((sig, t, lvl), []) for t in cols for lvl in ("clip", "video")])
+    rows.append(
+      [labels[sig], run.train_dataset, str(len(seeds))]
+      + [cells.get((sig, t, lvl), []) for t in cols for lvl in ("clip", "video")]
+    )
   del level  # both levels are shown
-  return Table("cross_dataset", f"Cross-dataset ({split}, AUC %; clip level: every fixed clip, "
-               "video level: mean clip score per video): train -> test", header, rows,
-               [(t, 2) for t in cols])
+  return Table(
+    "cross_dataset",
+    f"Cross-dataset ({split}, AUC %; clip level: every fixed clip, "
+    "video level: mean clip score per video): train -> test",
+    header,
+    rows,
+    [(t, 2) for t in cols],
+  )
 
 
 def _diagnostic(run: Run) -> tuple[str, str] | None:
@@ -325,7 +372,9 @@ def _diagnostic(run: Run) -> tuple[str, str] | None:
   from ddf.data.ffpp_layout import DIAGNOSTIC_METHODS
 
   methods = str(run.config.get("data.methods", "")).split(",")
-  if len(methods) != 1 or methods[0].strip() not in DIAGNOSTIC_METHODS or run.config.get("baseline"):
+  if (
+    len(methods) != 1 or methods[0].strip() not in DIAGNOSTIC_METHODS or run.config.get("baseline")
+  ):
     return None
   on = run.branches()
   branch = "full" if set(on) == set(_BRANCHES) else "+".join(on)
@@ -346,9 +395,13 @@ def _diagnostics_table(runs: Sequence[Run], split: str, level: str) -> Table:
   branches = sorted({b for b, _ in cells}, key=lambda b: (order.get(b, 9), b))
   methods = sorted({m for _, m in cells})
   rows = [[b] + [cells.get((b, m), []) for m in methods] for b in branches]
-  return Table("diagnostics", f"Branch x diagnostic ({split}, {level}-level AUC, %; chance = 50): "
-               "each model trained on reals + one cue-isolating method, one branch on",
-               ["branch"] + [f"{m} AUC" for m in methods], rows)
+  return Table(
+    "diagnostics",
+    f"Branch x diagnostic ({split}, {level}-level AUC, %; chance = 50): "
+    "each model trained on reals + one cue-isolating method, one branch on",
+    ["branch"] + [f"{m} AUC" for m in methods],
+    rows,
+  )
 
 
 def _robustness_table(runs: Sequence[Run], split: str, level: str) -> Table:
@@ -376,22 +429,34 @@ def _robustness_table(runs: Sequence[Run], split: str, level: str) -> Table:
       means = [_stats(v)[0] / 100 for v in values if v]
       average = [Value(sum(means) / len(means))]
       rows.append([labels[sig], f"{kind} ({title})", clean.get(sig, [])] + values + [average])
-  header = ["model", "perturbation", "clean"] + [f"level {lvl}" for lvl in perturb.LEVELS] + [
-      "avg"]
-  return Table("robustness", f"Robustness ({split}, {level}-level AUC, %) under the "
-               "DeeperForensics-1.0 perturbations (ddf/data/perturb.py)", header, rows)
+  header = ["model", "perturbation", "clean"] + [f"level {lvl}" for lvl in perturb.LEVELS] + ["avg"]
+  return Table(
+    "robustness",
+    f"Robustness ({split}, {level}-level AUC, %) under the "
+    "DeeperForensics-1.0 perturbations (ddf/data/perturb.py)",
+    header,
+    rows,
+  )
 
 
 def build_tables(runs: Sequence[Run], split: str = "test", level: str = "video") -> list[Table]:
   """The FF++, ablation, cross-dataset, diagnostics and robustness tables of these runs."""
-  return [_ffpp_table(runs, split, level), _ablation_table(runs, split, level),
-          _cross_table(runs, split, level), _diagnostics_table(runs, split, level),
-          _robustness_table(runs, split, level)]
+  return [
+    _ffpp_table(runs, split, level),
+    _ablation_table(runs, split, level),
+    _cross_table(runs, split, level),
+    _diagnostics_table(runs, split, level),
+    _robustness_table(runs, split, level),
+  ]
 
 
 def to_markdown(table: Table) -> str:
-  lines = [f"**{table.title}**", "", "| " + " | ".join(table.header) + " |",
-           "|" + "---|" * len(table.header)]
+  lines = [
+    f"**{table.title}**",
+    "",
+    "| " + " | ".join(table.header) + " |",
+    "|" + "---|" * len(table.header),
+  ]
   lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in table.rows]
   if not table.rows:
     lines.append("| (no evaluated runs) |" + " |" * (len(table.header) - 1))
@@ -399,8 +464,16 @@ def to_markdown(table: Table) -> str:
 
 
 def _tex_escape(text: str) -> str:
-  for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"),
-               ("#", "\\#"), ("✓", "\\checkmark"), ("±", "$\\pm$"), ("–", "--")):
+  for a, b in (
+    ("\\", "\\textbackslash{}"),
+    ("&", "\\&"),
+    ("%", "\\%"),
+    ("_", "\\_"),
+    ("#", "\\#"),
+    ("✓", "\\checkmark"),
+    ("±", "$\\pm$"),
+    ("–", "--"),
+  ):
     text = text.replace(a, b)
   return text
 
@@ -410,16 +483,22 @@ def to_latex(table: Table) -> str:
   lines = ["% " + table.title, "\\begin{tabular}{l" + "c" * (n - 1) + "}", "\\toprule"]
   if table.groups:
     lead = n - 2 * len(table.groups)
-    lines.append(" & " * (lead - 1) + " & " + " & ".join(
-        f"\\multicolumn{{{w}}}{{c}}{{{_tex_escape(g)}}}" for g, w in table.groups) + " \\\\")
+    lines.append(
+      " & " * (lead - 1)
+      + " & "
+      + " & ".join(f"\\multicolumn{{{w}}}{{c}}{{{_tex_escape(g)}}}" for g, w in table.groups)
+      + " \\\\"
+    )
     header = table.header[:lead] + [h.rsplit(" ", 1)[-1] for h in table.header[lead:]]
   else:
     header = table.header
   lines.append(" & ".join(_tex_escape(h) for h in header) + " \\\\")
   lines.append("\\midrule")
   for row in table.rows:
-    lines.append(" & ".join(_fmt(c, latex=True) if isinstance(c, list) else _tex_escape(str(c))
-                            for c in row) + " \\\\")
+    lines.append(
+      " & ".join(_fmt(c, latex=True) if isinstance(c, list) else _tex_escape(str(c)) for c in row)
+      + " \\\\"
+    )
   lines += ["\\bottomrule", "\\end{tabular}"]
   return "\n".join(lines) + "\n"
 
@@ -427,7 +506,9 @@ def to_latex(table: Table) -> str:
 def write_csv(table: Table, path: Path) -> None:
   with open(path, "w", newline="") as f:
     w = csv.writer(f)
-    value_cols = [i for i, c in enumerate(table.rows[0]) if isinstance(c, list)] if table.rows else []
+    value_cols = (
+      [i for i, c in enumerate(table.rows[0]) if isinstance(c, list)] if table.rows else []
+    )
     header = []
     for i, h in enumerate(table.header):
       header += [h, f"{h}_std", f"{h}_ci_lo", f"{h}_ci_hi"] if i in value_cols else [h]

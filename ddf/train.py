@@ -1,6 +1,6 @@
 """Trains and evaluates a detector.
 
-  python -m ddf.train --config configs/default.py --workdir runs/default [--config.key=value ...]
+python -m ddf.train --config configs/default.py --workdir runs/default [--config.key=value ...]
 """
 
 from __future__ import annotations

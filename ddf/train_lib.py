@@ -59,20 +59,26 @@ def is_backbone_path(path: tuple[Any, ...]) -> bool:
 def make_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
   steps = max(config.num_train_steps, config.warmup_steps + 1)
   return optax.warmup_cosine_decay_schedule(
-      init_value=0.0, peak_value=config.learning_rate, warmup_steps=config.warmup_steps,
-      decay_steps=steps, end_value=config.learning_rate * 0.01)
+    init_value=0.0,
+    peak_value=config.learning_rate,
+    warmup_steps=config.warmup_steps,
+    decay_steps=steps,
+    end_value=config.learning_rate * 0.01,
+  )
 
 
 def _param_labels(params: Any) -> Any:
   return jax.tree_util.tree_map_with_path(
-      lambda p, _: "frozen" if is_backbone_path(p) else "trained", params)
+    lambda p, _: "frozen" if is_backbone_path(p) else "trained", params
+  )
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
   """AdamW + warm-up/cosine + global-norm clipping; the backbone is left alone when frozen."""
   tx = optax.chain(
-      optax.clip_by_global_norm(config.grad_clip_norm),
-      optax.adamw(make_schedule(config), weight_decay=config.weight_decay))
+    optax.clip_by_global_norm(config.grad_clip_norm),
+    optax.adamw(make_schedule(config), weight_decay=config.weight_decay),
+  )
   if config.model.spatial.freeze:
     tx = optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, _param_labels)
   return tx
@@ -83,7 +89,9 @@ def _dummy_clips(config: ml_collections.ConfigDict, batch: int) -> jax.ShapeDtyp
   return jax.ShapeDtypeStruct((batch, config.data.clip_len, s, s, 3), jnp.uint8)
 
 
-def _load_pretrained(config: ml_collections.ConfigDict, variables: dict[str, Any]) -> dict[str, Any]:
+def _load_pretrained(
+  config: ml_collections.ConfigDict, variables: dict[str, Any]
+) -> dict[str, Any]:
   pretrained = config.model.spatial.pretrained
   if not pretrained:
     return variables
@@ -93,8 +101,13 @@ def _load_pretrained(config: ml_collections.ConfigDict, variables: dict[str, Any
   return weights_lib.merge_pretrained(variables, backbone, config.model.spatial.arch)
 
 
-def create_train_state(config: ml_collections.ConfigDict, model: nn.Module, mesh: jax.sharding.Mesh,
-                       rules: sharding.Rules, rng: jax.Array) -> tuple[TrainState, Any]:
+def create_train_state(
+  config: ml_collections.ConfigDict,
+  model: nn.Module,
+  mesh: jax.sharding.Mesh,
+  rules: sharding.Rules,
+  rng: jax.Array,
+) -> tuple[TrainState, Any]:
   """The train state, initialised directly with its shardings; returns (state, shardings)."""
   tx = make_optimizer(config)
 
@@ -105,8 +118,9 @@ def create_train_state(config: ml_collections.ConfigDict, model: nn.Module, mesh
     if not boxed:
       variables = nn.meta.unbox(variables)
     params = variables["params"]
-    return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
-                             batch_stats=variables.get("batch_stats", {}))
+    return TrainState.create(
+      apply_fn=model.apply, params=params, tx=tx, batch_stats=variables.get("batch_stats", {})
+    )
 
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     abstract = jax.eval_shape(functools.partial(init, boxed=True), rng)
@@ -114,8 +128,9 @@ def create_train_state(config: ml_collections.ConfigDict, model: nn.Module, mesh
     state = jax.jit(functools.partial(init, boxed=False), out_shardings=shardings)(rng)
   if config.model.spatial.pretrained:
     variables = _load_pretrained(config, {"params": state.params, "batch_stats": state.batch_stats})
-    variables = jax.device_put(variables, {"params": shardings.params,
-                                           "batch_stats": shardings.batch_stats})
+    variables = jax.device_put(
+      variables, {"params": shardings.params, "batch_stats": shardings.batch_stats}
+    )
     state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"])
   return state, shardings
 
@@ -124,8 +139,13 @@ def _all_finite(tree: Any) -> jax.Array:
   return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array, *,
-               config: ml_collections.ConfigDict) -> tuple[TrainState, TrainMetrics, jax.Array]:
+def train_step(
+  state: TrainState,
+  batch: dict[str, jax.Array],
+  rng: jax.Array,
+  *,
+  config: ml_collections.ConfigDict,
+) -> tuple[TrainState, TrainMetrics, jax.Array]:
   """One optimizer step over the global batch (split into `grad_accum_steps` micro-batches).
 
   `batch`: `label` [B] and the model inputs (`clips` [B, T, S, S, 3] uint8, or the cached
@@ -139,8 +159,12 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array, *
 
   def loss_fn(params, batch_stats, inputs, labels, dropout_rng):
     (logits, _), updates = state.apply_fn(
-        {"params": params, "batch_stats": batch_stats}, **inputs, train=True,
-        rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
+      {"params": params, "batch_stats": batch_stats},
+      **inputs,
+      train=True,
+      rngs={"dropout": dropout_rng},
+      mutable=["batch_stats"],
+    )
     loss = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)).mean()
     accuracy = jnp.mean((logits > 0).astype(jnp.int32) == labels)
     return loss, (updates.get("batch_stats", {}), accuracy)
@@ -150,20 +174,23 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array, *
   labels = batch["label"]
   if accum == 1:
     (loss, (batch_stats, accuracy)), grads = grad_fn(
-        state.params, state.batch_stats, inputs, labels, step_rng)
+      state.params, state.batch_stats, inputs, labels, step_rng
+    )
   else:
     micro = jax.tree.map(lambda x: x.reshape((accum, -1) + x.shape[1:]), (inputs, labels))
 
     def body(carry, inputs):
       batch_stats, grads_sum, loss_sum, acc_sum, i = carry
       (loss, (batch_stats, acc)), grads = grad_fn(
-          state.params, batch_stats, inputs[0], inputs[1], jax.random.fold_in(step_rng, i))
+        state.params, batch_stats, inputs[0], inputs[1], jax.random.fold_in(step_rng, i)
+      )
       grads_sum = jax.tree.map(jnp.add, grads_sum, grads)
       return (batch_stats, grads_sum, loss_sum + loss, acc_sum + acc, i + 1), None
 
     zeros = jax.tree.map(jnp.zeros_like, state.params)
     (batch_stats, grads, loss, accuracy, _), _ = jax.lax.scan(
-        body, (state.batch_stats, zeros, 0.0, 0.0, 0), micro)
+      body, (state.batch_stats, zeros, 0.0, 0.0, 0), micro
+    )
     grads = jax.tree.map(lambda g: g / accum, grads)
     loss, accuracy = loss / accum, accuracy / accum
   finite = jnp.isfinite(loss) & _all_finite(grads)
@@ -171,8 +198,11 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array, *
   new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
   new_state = new_state.replace(step=state.step + 1)
   step_metrics = TrainMetrics.single_from_model_output(
-      loss=loss, accuracy=accuracy, grad_norm=optax.tree.norm(grads),
-      learning_rate=make_schedule(config)(state.step))
+    loss=loss,
+    accuracy=accuracy,
+    grad_norm=optax.tree.norm(grads),
+    learning_rate=make_schedule(config)(state.step),
+  )
   return new_state, step_metrics, finite
 
 
@@ -193,8 +223,9 @@ def run_rngs(config: ml_collections.ConfigDict) -> tuple[jax.Array, jax.Array]:
   return init_rng, dropout_rng
 
 
-def precompute_features(config: ml_collections.ConfigDict,
-                        splits: tuple[str, ...]) -> dict[str, Any]:
+def precompute_features(
+  config: ml_collections.ConfigDict, splits: tuple[str, ...]
+) -> dict[str, Any]:
   """The frozen-backbone feature caches `train_and_evaluate` would compute (same init, seed and
   pretrained weights), for `splits`: {split: FeatureSource}."""
   ctx = setup(config)
@@ -204,11 +235,20 @@ def precompute_features(config: ml_collections.ConfigDict,
 
 
 @jax.jit
-def _note_finite(bad_step: jax.Array, bad_loss: jax.Array, skipped: jax.Array, finite: jax.Array,
-                 step: jax.Array, loss: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _note_finite(
+  bad_step: jax.Array,
+  bad_loss: jax.Array,
+  skipped: jax.Array,
+  finite: jax.Array,
+  step: jax.Array,
+  loss: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
   first = (bad_step < 0) & ~finite
-  return (jnp.where(first, step, bad_step), jnp.where(first, loss, bad_loss),
-          skipped + (~finite).astype(jnp.int32))
+  return (
+    jnp.where(first, step, bad_step),
+    jnp.where(first, loss, bad_loss),
+    skipped + (~finite).astype(jnp.int32),
+  )
 
 
 @dataclasses.dataclass
@@ -228,8 +268,13 @@ class Loop:
     """Adds a step's metrics and finiteness, without waiting for the step to finish."""
     self.metrics = metrics if self.metrics is None else self.metrics.merge(metrics)
     self.bad_step, self.bad_loss, self.skipped = _note_finite(
-        self.bad_step, self.bad_loss, self.skipped, finite, jnp.asarray(step, jnp.int32),
-        metrics.loss.compute().astype(jnp.float32))
+      self.bad_step,
+      self.bad_loss,
+      self.skipped,
+      finite,
+      jnp.asarray(step, jnp.int32),
+      metrics.loss.compute().astype(jnp.float32),
+    )
 
   def check_finite(self, policy: str) -> None:
     """Stops (`policy` 'stop') or warns ('skip') if a step since the last check was not finite;
@@ -237,13 +282,17 @@ class Loop:
     bad = int(self.bad_step)
     if bad < 0:
       return
-    message = (f"Non-finite loss or gradient at step {bad} (loss={float(self.bad_loss)}); the "
-               "update was not applied.")
+    message = (
+      f"Non-finite loss or gradient at step {bad} (loss={float(self.bad_loss)}); the "
+      "update was not applied."
+    )
     if policy == "stop":
-      raise NonFiniteLossError(message + " Lower learning_rate, check the data, or set "
-                               "--config.nan_policy=skip.")
-    logging.warning("%s %d such step(s) skipped since the last log (nan_policy=skip).", message,
-                    int(self.skipped))
+      raise NonFiniteLossError(
+        message + " Lower learning_rate, check the data, or set --config.nan_policy=skip."
+      )
+    logging.warning(
+      "%s %d such step(s) skipped since the last log (nan_policy=skip).", message, int(self.skipped)
+    )
     self.bad_step, self.skipped = jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32)
 
 
@@ -251,8 +300,15 @@ def _every(steps: int) -> int | None:
   return steps or None
 
 
-def default_hooks(config: ml_collections.ConfigDict, ctx: Context, writer, checkpoints,
-                  data_iter: Any, val_source: Any, predict_bind) -> list[Hook]:
+def default_hooks(
+  config: ml_collections.ConfigDict,
+  ctx: Context,
+  writer,
+  checkpoints,
+  data_iter: Any,
+  val_source: Any,
+  predict_bind,
+) -> list[Hook]:
   """Logging, val evaluation (+ best checkpoint) and checkpointing, each at its period and on
   the last step. A hook is a clu periodic action called as `hook(step, loop=loop)`."""
   last = [config.num_train_steps]
@@ -266,28 +322,45 @@ def default_hooks(config: ml_collections.ConfigDict, ctx: Context, writer, check
 
   def evaluate(step: int, t: float, loop: Loop) -> None:
     del t
-    report = eval_lib.evaluate_split(val_source, predict_bind(loop.state), ctx.mesh, ctx.rules,
-                                     ClipRule.from_config(config.data), config.eval_batch_size)
-    writer.write_scalars(step, {f"val_{k}": report[k] for k in
-                                ("video_auc", "video_acc", "video_eer", "clip_auc")})
+    report = eval_lib.evaluate_split(
+      val_source,
+      predict_bind(loop.state),
+      ctx.mesh,
+      ctx.rules,
+      ClipRule.from_config(config.data),
+      config.eval_batch_size,
+    )
+    writer.write_scalars(
+      step, {f"val_{k}": report[k] for k in ("video_auc", "video_acc", "video_eer", "clip_auc")}
+    )
     checkpoints.save_best(step, loop.state, report[config.select_metric])
 
   def save(step: int, t: float, loop: Loop) -> None:
     del t
     checkpoints.save(step, loop.state, data_iter)
 
-  hooks = [periodic_actions.PeriodicCallback(every_steps=_every(config.log_every_steps),
-                                             on_steps=last, callback_fn=log)]
+  hooks = [
+    periodic_actions.PeriodicCallback(
+      every_steps=_every(config.log_every_steps), on_steps=last, callback_fn=log
+    )
+  ]
   if config.eval_every_steps:
-    hooks.append(periodic_actions.PeriodicCallback(every_steps=config.eval_every_steps,
-                                                   on_steps=last, callback_fn=evaluate))
-  hooks.append(periodic_actions.PeriodicCallback(
-      every_steps=_every(config.checkpoint_every_steps), on_steps=last, callback_fn=save))
+    hooks.append(
+      periodic_actions.PeriodicCallback(
+        every_steps=config.eval_every_steps, on_steps=last, callback_fn=evaluate
+      )
+    )
+  hooks.append(
+    periodic_actions.PeriodicCallback(
+      every_steps=_every(config.checkpoint_every_steps), on_steps=last, callback_fn=save
+    )
+  )
   return hooks
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       hooks: Sequence[Hook] = ()) -> TrainResult:
+def train_and_evaluate(
+  config: ml_collections.ConfigDict, workdir: str, hooks: Sequence[Hook] = ()
+) -> TrainResult:
   """Trains, selects the best checkpoint on val, evaluates it on `config.eval_splits`.
 
   `hooks`: extra clu periodic actions, called after every step as `hook(step, loop=loop)`.
@@ -303,11 +376,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   local_bs = sharding.local_batch_size(config.batch_size, ctx.mesh, ctx.rules)
   sources = input_sources(config, ctx, state, ("train", "val", *config.eval_splits))
   batch_sh = sharding.batch_sharding(ctx.mesh, ctx.rules)
-  batches = DevicePrefetch(train_loader(ctx.builder, config.data, local_bs, seed=config.seed,
-                                        source=sources["train"]), batch_sh)
-  step_fn = jax.jit(functools.partial(train_step, config=config),
-                    in_shardings=(shardings, batch_sh, None),
-                    out_shardings=(shardings, None, None), donate_argnums=(0,))
+  batches = DevicePrefetch(
+    train_loader(ctx.builder, config.data, local_bs, seed=config.seed, source=sources["train"]),
+    batch_sh,
+  )
+  step_fn = jax.jit(
+    functools.partial(train_step, config=config),
+    in_shardings=(shardings, batch_sh, None),
+    out_shardings=(shardings, None, None),
+    donate_argnums=(0,),
+  )
   with checkpoints_lib.Checkpoints(workdir, config.max_to_keep, catch_sigterm=True) as checkpoints:
     abstract = checkpoints_lib.abstract_state(state, shardings)
     restored = checkpoints.restore_latest(abstract, batches)
@@ -318,8 +396,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     loop = Loop(state=state, start_step=int(state.step))
     predict_bind = eval_lib.make_predict_fn(ctx.model, shardings, ctx.mesh, ctx.rules)
     progress = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps)  # logs ETA
-    all_hooks = [*default_hooks(config, ctx, writer, checkpoints, batches, sources["val"],
-                                predict_bind), *hooks]
+    all_hooks = [
+      *default_hooks(config, ctx, writer, checkpoints, batches, sources["val"], predict_bind),
+      *hooks,
+    ]
     for step in range(loop.start_step + 1, config.num_train_steps + 1):
       batch = next(batches)  # already on its way to the devices
       with jax.set_mesh(ctx.mesh), nn.logical_axis_rules(ctx.rules):
@@ -337,12 +417,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     if not config.eval_splits:
       return TrainResult("completed", config.num_train_steps)
     best_state, best_step = checkpoints.restore_best(abstract)
-  reports = eval_lib.evaluate_checkpoint(config, ctx, best_state, shardings,
-                                         tuple(config.eval_splits), best_step, sources)
+  reports = eval_lib.evaluate_checkpoint(
+    config, ctx, best_state, shardings, tuple(config.eval_splits), best_step, sources
+  )
   for split, report in reports.items():
     eval_lib.write_report(workdir, config.data.name, split, report)
   if jax.process_index() == 0:
-    print(f"\nBest checkpoint on val: step {best_step}\n{eval_lib.format_table(reports)}",
-          flush=True)
+    print(
+      f"\nBest checkpoint on val: step {best_step}\n{eval_lib.format_table(reports)}", flush=True
+    )
     print(f"Metrics written to {workdir / 'eval'}", flush=True)
   return TrainResult("completed", config.num_train_steps, best_step, reports)

@@ -19,8 +19,11 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
   """CLI entry point (see module docstring)."""
-  p = argparse.ArgumentParser(prog="python -m ddf.weights", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = argparse.ArgumentParser(
+    prog="python -m ddf.weights",
+    description=__doc__,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
   p.add_argument("--from", dest="source_format", choices=("keras", "torch"), required=True)
   p.add_argument("--arch", required=True, choices=("resnet50", "vgg16", "resnet50_tv", "vgg16_tv"))
   p.add_argument("--input", required=True, help="weight file (.h5 / .weights.h5 / torch .pth)")

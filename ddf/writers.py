@@ -69,12 +69,17 @@ class ConsoleWriter(_ScalarsOnly):
     if "train_loss" in s:
       rate = s.get("train_steps_per_sec", float("nan"))
       eta = (self.num_train_steps - step) / rate if rate > 0 else float("nan")
-      print(f"step {step}/{self.num_train_steps}  loss {s['train_loss']:.4f}  acc "
-            f"{s.get('train_accuracy', float('nan')):.3f}  {rate:.2f} steps/s  ETA {eta:.0f}s",
-            flush=True)
+      print(
+        f"step {step}/{self.num_train_steps}  loss {s['train_loss']:.4f}  acc "
+        f"{s.get('train_accuracy', float('nan')):.3f}  {rate:.2f} steps/s  ETA {eta:.0f}s",
+        flush=True,
+      )
     elif "val_video_auc" in s:
-      print(f"step {step}: val video AUC {s['val_video_auc']:.4f}  ACC "
-            f"{s.get('val_video_acc', float('nan')):.4f}", flush=True)
+      print(
+        f"step {step}: val video AUC {s['val_video_auc']:.4f}  ACC "
+        f"{s.get('val_video_acc', float('nan')):.4f}",
+        flush=True,
+      )
 
 
 def make_writer(workdir: str | Path, num_train_steps: int) -> metric_writers.MetricWriter:
@@ -82,7 +87,10 @@ def make_writer(workdir: str | Path, num_train_steps: int) -> metric_writers.Met
   workdir = Path(workdir)
   if jax.process_index() > 0:
     return metric_writers.create_default_writer(just_logging=True, asynchronous=False)
-  return metric_writers.MultiWriter([
+  return metric_writers.MultiWriter(
+    [
       metric_writers.create_default_writer(str(workdir / "tensorboard")),
       JsonlWriter(workdir / "train_log.jsonl"),
-      ConsoleWriter(num_train_steps)])
+      ConsoleWriter(num_train_steps),
+    ]
+  )

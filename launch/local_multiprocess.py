@@ -23,17 +23,22 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def launch(command: list[str], num_processes: int, devices_per_process: int,
-           timeout: float | None = None) -> list[int]:
+def launch(
+  command: list[str], num_processes: int, devices_per_process: int, timeout: float | None = None
+) -> list[int]:
   """Starts the processes, waits for all, returns their exit codes (all killed if one fails)."""
   port = free_port()
   procs = []
   for i in range(num_processes):
     env = dict(os.environ)
     env.update(
-        DDF_COORDINATOR=f"127.0.0.1:{port}", DDF_NUM_PROCESSES=str(num_processes),
-        DDF_PROCESS_ID=str(i), JAX_PLATFORMS="cpu", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices_per_process}")
+      DDF_COORDINATOR=f"127.0.0.1:{port}",
+      DDF_NUM_PROCESSES=str(num_processes),
+      DDF_PROCESS_ID=str(i),
+      JAX_PLATFORMS="cpu",
+      JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
+      XLA_FLAGS=f"--xla_force_host_platform_device_count={devices_per_process}",
+    )
     procs.append(subprocess.Popen(command, env=env))
   codes = []
   try:
@@ -47,8 +52,9 @@ def launch(command: list[str], num_processes: int, devices_per_process: int,
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   parser.add_argument("--num_processes", type=int, default=2)
   parser.add_argument("--devices_per_process", type=int, default=2)
   parser.add_argument("command", nargs=argparse.REMAINDER)

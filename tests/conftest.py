@@ -43,8 +43,9 @@ def tiny_dataset(tiny_tree, tmp_path_factory):
   from ddf.data import build_lib as build
 
   data_dir = tmp_path_factory.mktemp("tfds")
-  builder = build.get_builder(data_dir, "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1,
-                              num_windows=1)
+  builder = build.get_builder(
+    data_dir, "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1, num_windows=1
+  )
   build.build(builder, tiny_tree)
   return builder, data_dir
 
@@ -60,4 +61,5 @@ def restore_on_host(state_dir: Path) -> dict:
   tree = getattr(metadata, "item_metadata", metadata)
   tree = getattr(tree, "tree", tree)
   return checkpointer.restore(
-      state_dir, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree))
+    state_dir, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+  )

@@ -23,11 +23,20 @@ def _main(workdir: Path, data_dir: Path, baseline: str) -> None:
 
   from ddf import baselines
 
-  overrides = {"data.data_dir": data_dir, "data.manual_dir": "/nonexistent",
-               "data.synthetic": False}
-  argv = ["ddf.baselines", f"--config={REPO / 'configs/default.py'}:tiny",
-          *[f"--config.{k}={v}" for k, v in overrides.items()],
-          "--workdir", str(workdir), "--baseline", baseline]
+  overrides = {
+    "data.data_dir": data_dir,
+    "data.manual_dir": "/nonexistent",
+    "data.synthetic": False,
+  }
+  argv = [
+    "ddf.baselines",
+    f"--config={REPO / 'configs/default.py'}:tiny",
+    *[f"--config.{k}={v}" for k, v in overrides.items()],
+    "--workdir",
+    str(workdir),
+    "--baseline",
+    baseline,
+  ]
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(sys, "argv", argv)  # config_flags reads its overrides from sys.argv
     try:
@@ -59,8 +68,17 @@ def test_main_writes_eval_reports_like_the_detector(runs, name):
   assert ("C" in config["baseline_params"]) == (name == "grid_logreg")
   for split in ("val", "test"):
     report = json.loads((workdir / "eval" / f"faceforensics_{split}.json").read_text())
-    for key in ("video_auc", "video_auc_ci", "clip_auc", "per_method", "per_compression",
-                "videos", "data", "not_scored", "num_videos"):
+    for key in (
+      "video_auc",
+      "video_auc_ci",
+      "clip_auc",
+      "per_method",
+      "per_compression",
+      "videos",
+      "data",
+      "not_scored",
+      "num_videos",
+    ):
       assert key in report, key
     assert report["split"] == split and report["dataset"] == "faceforensics"
     assert report["baseline"] == name and report["checkpoint_step"] == 0
@@ -78,8 +96,9 @@ def test_main_writes_eval_reports_like_the_detector(runs, name):
   assert [v.value for v in row[-1]] == [pytest.approx(report["video_auc"])]
 
 
-def _clips(rng: np.random.Generator, n: int, blurred: bool, size: int = 32, t: int = 4
-           ) -> np.ndarray:
+def _clips(
+  rng: np.random.Generator, n: int, blurred: bool, size: int = 32, t: int = 4
+) -> np.ndarray:
   """[n, t, size, size, 3] uint8 textures; `blurred`: the central half low-passed."""
   out = rng.integers(0, 256, [n, t, size, size, 3]).astype(np.uint8)
   if blurred:
@@ -95,8 +114,16 @@ def _clip_set(split: str, rng: np.random.Generator, n: int, featurize):
 
   x = featurize(np.concatenate([_clips(rng, n, False), _clips(rng, n, True)]))
   labels = np.repeat([0, 1], n).astype(np.int32)
-  meta = [{"label": int(y), "video_id": str(i), "method": "original" if y == 0 else "Blur",
-           "compression": "c23", "frames_without_face": 0} for i, y in enumerate(labels)]
+  meta = [
+    {
+      "label": int(y),
+      "video_id": str(i),
+      "method": "original" if y == 0 else "Blur",
+      "compression": "c23",
+      "frames_without_face": 0,
+    }
+    for i, y in enumerate(labels)
+  ]
   return ClipSet(split, x, np.arange(2 * n), labels, meta)
 
 
@@ -104,15 +131,17 @@ def test_grid_features_separate_blurred_centres():
   from ddf import baselines_lib
 
   rng = np.random.default_rng(0)
-  train, val, test = (_clip_set(s, rng, 8, baselines_lib.grid_features)
-                      for s in ("train", "val", "test"))
-  assert train.x.shape == (16, 12 * baselines_lib.GRID ** 2) and train.x.dtype == np.float32
+  train, val, test = (
+    _clip_set(s, rng, 8, baselines_lib.grid_features) for s in ("train", "val", "test")
+  )
+  assert train.x.shape == (16, 12 * baselines_lib.GRID**2) and train.x.dtype == np.float32
   model, c, aucs = baselines_lib.select_c(train, val)
   assert c in baselines_lib.C_GRID and set(aucs) == {str(c) for c in baselines_lib.C_GRID}
   assert baselines_lib.video_auc(test, model.predict_proba(test.x)[:, 1]) == 1.0
   # No training: less edge energy in the face box than around it.
   ratio = baselines_lib.edge_log_ratio(
-      np.concatenate([_clips(rng, 4, False), _clips(rng, 4, True)]), margin=2.0)
+    np.concatenate([_clips(rng, 4, False), _clips(rng, 4, True)]), margin=2.0
+  )
   assert ratio[4:].max() < ratio[:4].min()
 
 
@@ -136,13 +165,13 @@ def test_c_is_chosen_on_val_never_on_test(runs, tiny_dataset, tmp_path, monkeypa
   monkeypatch.setattr(baselines_lib, "load_split", noisy_load)
   monkeypatch.setattr(baselines_lib, "select_c", spy_select)
   _main(tmp_path / "noisy", tiny_dataset[1], "grid_logreg")
-  assert calls == [("load", "train"), ("load", "val"), ("select", "train", "val"),
-                   ("load", "test")]
+  assert calls == [("load", "train"), ("load", "val"), ("select", "train", "val"), ("load", "test")]
   val_json = "eval/faceforensics_val.json"
   clean = json.loads((runs["grid_logreg"] / val_json).read_text())["baseline_params"]
   noisy = json.loads((tmp_path / "noisy" / val_json).read_text())["baseline_params"]
   assert json.loads((tmp_path / "noisy" / "config.json").read_text())["baseline_params"] == {
-      "C": noisy["C"]}
+    "C": noisy["C"]
+  }
   assert noisy["C"] == clean["C"] and noisy["val_video_auc_by_C"] == clean["val_video_auc_by_C"]
   aucs = clean["val_video_auc_by_C"]  # the smallest C among the best val AUCs
   assert clean["C"] == min(float(c) for c, a in aucs.items() if a == max(aucs.values()))

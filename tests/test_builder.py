@@ -71,8 +71,12 @@ def test_report_written_beside_dataset(tiny_dataset):
 def _subset_tree(src: Path, dst: Path, pairs_per_split: int = 1) -> Path:
   """A copy of `src` (videos symlinked) whose splits keep the first pairs only."""
   for sub in ("original_sequences", "manipulated_sequences"):
-    shutil.copytree(src / sub, dst / sub, symlinks=True,
-                    copy_function=lambda s, d: Path(d).symlink_to(Path(s).resolve()))
+    shutil.copytree(
+      src / sub,
+      dst / sub,
+      symlinks=True,
+      copy_function=lambda s, d: Path(d).symlink_to(Path(s).resolve()),
+    )
   (dst / "splits").mkdir(parents=True)
   for split in ("train", "val", "test"):
     pairs = json.loads((src / "splits" / f"{split}.json").read_text())[:pairs_per_split]
@@ -93,8 +97,9 @@ def test_corrupt_faceless_and_missing_videos_are_reported_not_fatal(tiny_tree, t
   missing = manual / "manipulated_sequences/FaceSwap/c23/videos" / f"{b}_{a}.mp4"
   missing.unlink()
 
-  builder = build.get_builder(tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP,
-                              num_workers=1)
+  builder = build.get_builder(
+    tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1
+  )
   build.build(builder, manual)
   report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())["splits"]["train"]
   assert report["listed"] == 10 and report["missing"] == 1
@@ -104,8 +109,11 @@ def test_corrupt_faceless_and_missing_videos_are_reported_not_fatal(tiny_tree, t
   assert str(corrupt) in report["skipped_files"][f"original/{a}"]
   assert "no face" in report["skipped_files"][f"Face2Face/{a}_{b}"]
   got = {(r["method"], r["video_id"]) for r in _records(builder, "train")}
-  assert got == _expected(manual, "train") - {("original", a), ("Face2Face", f"{a}_{b}"),
-                                              ("FaceSwap", f"{b}_{a}")}
+  assert got == _expected(manual, "train") - {
+    ("original", a),
+    ("Face2Face", f"{a}_{b}"),
+    ("FaceSwap", f"{b}_{a}"),
+  }
 
 
 def test_missing_splits_error_names_what_to_do(tmp_path):
@@ -117,8 +125,9 @@ def test_missing_splits_error_names_what_to_do(tmp_path):
 
 def test_two_builds_are_identical(tiny_tree, tiny_dataset, tmp_path):
   builder, _ = tiny_dataset
-  again = build.get_builder(tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP,
-                            num_workers=2, num_windows=1)  # workers must not change the result
+  again = build.get_builder(
+    tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=2, num_windows=1
+  )  # workers must not change the result
   build.build(again, tiny_tree)
   for split in ("val",):
     first = sorted(_records(builder, split), key=lambda r: (r["method"], r["video_id"]))
@@ -146,8 +155,7 @@ class FaceforensicsBuilderTest(tfds.testing.DatasetBuilderTestCase):
 
     cls._tmp = tempfile.TemporaryDirectory()
     cls.EXAMPLE_DIR = str(Path(cls._tmp.name) / "manual")
-    synthetic.generate(cls.EXAMPLE_DIR, pairs=(1, 1, 1), size=128, num_frames=8, seed=3,
-                       workers=1)
+    synthetic.generate(cls.EXAMPLE_DIR, pairs=(1, 1, 1), size=128, num_frames=8, seed=3, workers=1)
     super().setUpClass()
 
   @classmethod
@@ -170,17 +178,23 @@ def test_default_options_select_the_registered_config(tmp_path, compression):
 
 def test_every_stored_option_changes_the_config_name():
   base = make_config("c23").name
-  names = {make_config("c23", frames_per_video=16).name, make_config("c23", crop_size=128).name,
-           make_config("c23", sampling="uniform").name, make_config("c23", num_windows=2).name,
-           make_config("c23", margin=1.5).name, make_config("c23", min_face_size=20).name,
-           make_config("c23", methods="Deepfakes").name}
+  names = {
+    make_config("c23", frames_per_video=16).name,
+    make_config("c23", crop_size=128).name,
+    make_config("c23", sampling="uniform").name,
+    make_config("c23", num_windows=2).name,
+    make_config("c23", margin=1.5).name,
+    make_config("c23", min_face_size=20).name,
+    make_config("c23", methods="Deepfakes").name,
+  }
   assert base not in names and len(names) == 7
 
 
 def test_build_cli_without_splits_says_what_to_do(tmp_path, capsys):
   (tmp_path / "manual" / "original_sequences").mkdir(parents=True)
-  code = build_command.main(["--manual_dir", str(tmp_path / "manual"), "--data_dir", str(tmp_path / "d"),
-                     "--config", "c23"])
+  code = build_command.main(
+    ["--manual_dir", str(tmp_path / "manual"), "--data_dir", str(tmp_path / "d"), "--config", "c23"]
+  )
   assert code == 2
   err = capsys.readouterr().err
   assert "splits" in err and "download-FaceForensics.py" in err and "Traceback" not in err
@@ -240,10 +254,12 @@ def test_a_fake_shows_the_same_face_as_its_target(tmp_path):
   real_path, fake_path = tmp_path / "000.mp4", tmp_path / "000_001.mp4"
   write_video(real_path, _two_face_frames())
   write_video(fake_path, _two_face_frames(hide_left=True))
-  options = ffpp_examples.ExampleOptions(frames_per_video=4, crop_size=64, sampling="windows",
-                                         num_windows=1)
+  options = ffpp_examples.ExampleOptions(
+    frames_per_video=4, crop_size=64, sampling="windows", num_windows=1
+  )
   real = ffpp_examples.make_example(
-      VideoEntry("000", 0, "original", "c23", "000", "000", real_path), options)
+    VideoEntry("000", 0, "original", "c23", "000", "000", real_path), options
+  )
   fake_entry = VideoEntry("000_001", 1, "Deepfakes", "c23", "000", "001", fake_path)
   with_target = ffpp_examples.make_example(fake_entry, options, real.track)
   alone = ffpp_examples.make_example(fake_entry, options, None)
@@ -272,19 +288,23 @@ def test_fake_with_other_frame_count_gets_its_own_track(tmp_path):
   real_path, fake_path = tmp_path / "000.mp4", tmp_path / "000_001.mp4"
   write_video(real_path, _two_face_frames(6))
   write_video(fake_path, _two_face_frames(7))
-  options = ffpp_examples.ExampleOptions(frames_per_video=4, crop_size=64, sampling="windows",
-                                         num_windows=1)
+  options = ffpp_examples.ExampleOptions(
+    frames_per_video=4, crop_size=64, sampling="windows", num_windows=1
+  )
   real = ffpp_examples.make_example(
-      VideoEntry("000", 0, "original", "c23", "000", "000", real_path), options)
+    VideoEntry("000", 0, "original", "c23", "000", "000", real_path), options
+  )
   fake = ffpp_examples.make_example(
-      VideoEntry("000_001", 1, "Deepfakes", "c23", "000", "001", fake_path), options, real.track)
+    VideoEntry("000_001", 1, "Deepfakes", "c23", "000", "001", fake_path), options, real.track
+  )
   assert fake.face_source == "detected"
   assert "6 frames" in fake.own_track_reason and "7" in fake.own_track_reason
 
 
 def test_worker_processes_are_single_threaded_on_cpu(tiny_tree, tmp_path):
-  builder = build.get_builder(tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP,
-                              num_workers=2, num_windows=1)
+  builder = build.get_builder(
+    tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=2, num_windows=1
+  )
   build.build(builder, _subset_tree(tiny_tree, tmp_path / "manual"))
   report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
   workers = report["workers"]

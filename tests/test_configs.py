@@ -54,15 +54,20 @@ def _shapes(model_json: str, crop: int, clip_len: int):
   model = build_detector(ml_collections.ConfigDict(json.loads(model_json)))
   clips = jax.ShapeDtypeStruct((1, clip_len, crop, crop, 3), jnp.uint8)
   variables = jax.eval_shape(
-      lambda c: model.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, c,
-                           train=False), clips)
+    lambda c: model.init(
+      {"params": jax.random.key(0), "dropout": jax.random.key(1)}, c, train=False
+    ),
+    clips,
+  )
   _, aux = jax.eval_shape(lambda v, c: model.apply(v, c, train=False), variables, clips)
   frames = jax.ShapeDtypeStruct((2, crop, crop, 3), jnp.uint8)
   feats = jax.eval_shape(lambda v, f: frame_features(model, v, f), variables, frames)
   att = aux.get("spatial_attention")
   maps = feats.get("backbone_maps")
-  return (None if att is None else tuple(att.shape[2:4]),
-          None if maps is None else tuple(maps.shape[1:3]))
+  return (
+    None if att is None else tuple(att.shape[2:4]),
+    None if maps is None else tuple(maps.shape[1:3]),
+  )
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

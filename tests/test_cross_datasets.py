@@ -33,8 +33,9 @@ def _frames(seed: int, num_frames: int = 8, shift: int = 0) -> np.ndarray:
   import cv2
   import skimage
 
-  face = cv2.resize(skimage.data.astronaut()[0:320, 100:340], (96, 128),
-                    interpolation=cv2.INTER_AREA).astype(np.int16)
+  face = cv2.resize(
+    skimage.data.astronaut()[0:320, 100:340], (96, 128), interpolation=cv2.INTER_AREA
+  ).astype(np.int16)
   face = np.clip(face + np.array([seed * 9, -seed * 5, seed * 3]), 0, 255).astype(np.uint8)
   return np.stack([np.roll(face, i + shift, axis=1) for i in range(num_frames)])
 
@@ -55,8 +56,9 @@ def _corrupt(path: Path) -> None:
 
 def _build(data_dir: Path, manual: Path, dataset: str, config: str):
   """(builder, report) of `dataset`/`config` built from `manual` with the small options."""
-  builder = build_lib.get_builder(data_dir, config, FRAMES, CROP, num_workers=1, num_windows=1,
-                                  dataset=dataset)
+  builder = build_lib.get_builder(
+    data_dir, config, FRAMES, CROP, num_workers=1, num_windows=1, dataset=dataset
+  )
   build_lib.build(builder, manual)
   return builder, json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
 
@@ -67,7 +69,8 @@ def _records(builder, split: str) -> dict[str, dict]:
   records = [source[i] for i in range(len(source))]
   index = source.index()
   assert [(e["video_id"], e["label"], e["method"]) for e in index] == [
-      (r["video_id"], r["label"], r["method"]) for r in records]
+    (r["video_id"], r["label"], r["method"]) for r in records
+  ]
   assert json.loads((Path(builder.data_dir) / "ddf_index.json").read_text())["splits"][split]
   for r in records:
     assert len(r["frames"]) == FRAMES and r["face_found"].all(), r["video_id"]
@@ -77,8 +80,14 @@ def _records(builder, split: str) -> dict[str, dict]:
 def _counts(report: dict, split: str) -> tuple[int, ...]:
   """(listed, built, skipped, missing, fakes with target track, fakes with own track)."""
   r = report["splits"][split]
-  return (r["listed"], r["built"], r["skipped"], r["missing"], r["fakes_with_target_track"],
-          r["fakes_with_own_track"])
+  return (
+    r["listed"],
+    r["built"],
+    r["skipped"],
+    r["missing"],
+    r["fakes_with_target_track"],
+    r["fakes_with_own_track"],
+  )
 
 
 def _same_track(fake: dict, real: dict) -> bool:
@@ -110,19 +119,39 @@ def _celeb_df_tree(root: Path) -> Path:
 
 def test_celeb_df_test_list_is_test_and_the_rest_is_train(tmp_path, capsys):
   manual = _celeb_df_tree(tmp_path / "Celeb-DF-v2")
-  args = ["--dataset", "celeb_df", "--manual_dir", str(manual), "--data_dir", str(tmp_path / "d"),
-          "--config", "v2", "--frames_per_video", str(FRAMES), "--crop_size", str(CROP),
-          "--num_windows", "1", "--workers", "1"]
+  args = [
+    "--dataset",
+    "celeb_df",
+    "--manual_dir",
+    str(manual),
+    "--data_dir",
+    str(tmp_path / "d"),
+    "--config",
+    "v2",
+    "--frames_per_video",
+    str(FRAMES),
+    "--crop_size",
+    str(CROP),
+    "--num_windows",
+    "1",
+    "--workers",
+    "1",
+  ]
   assert build_command.main(args) == 0
   assert "Built celeb_df/v2_f4_s32_w1" in capsys.readouterr().out
   assert build_command.main(args) == 0 and "Already built" in capsys.readouterr().out
-  builder = build_lib.get_builder(tmp_path / "d", "v2", FRAMES, CROP, num_windows=1,
-                                  dataset="celeb_df")
+  builder = build_lib.get_builder(
+    tmp_path / "d", "v2", FRAMES, CROP, num_windows=1, dataset="celeb_df"
+  )
   report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
   train, test = _records(builder, "train"), _records(builder, "test")
   assert set(train) == {"original/id0_0000", "Celeb-synthesis/id0_id1_0000"}
-  assert set(test) == {"original/00001", "original/id1_0000", "Celeb-synthesis/id1_id0_0000",
-                       "Celeb-synthesis/id0_id2_0000"}
+  assert set(test) == {
+    "original/00001",
+    "original/id1_0000",
+    "Celeb-synthesis/id1_id0_0000",
+    "Celeb-synthesis/id0_id2_0000",
+  }
   for r in (*train.values(), *test.values()):
     assert r["label"] == int(r["method"] == "Celeb-synthesis") and r["compression"] == "raw"
   fake = test["Celeb-synthesis/id1_id0_0000"]
@@ -134,7 +163,8 @@ def test_celeb_df_test_list_is_test_and_the_rest_is_train(tmp_path, capsys):
   assert "unreadable" in report["splits"]["train"]["skipped_files"]["original/00000"]
   assert _counts(report, "test") == (5, 4, 0, 1, 1, 1)
   assert report["splits"]["test"]["missing_files"] == [
-      str(manual / "Celeb-synthesis/id2_id1_0000.mp4")]
+    str(manual / "Celeb-synthesis/id2_id1_0000.mp4")
+  ]
   assert report["config"] == "v2_f4_s32_w1" and report["options"]["variant"] == "v2"
 
 
@@ -157,25 +187,37 @@ def test_dfdc_full_training_parts_and_public_test_set(tmp_path):
   _real(part0 / "aaqaifqrwn.mp4", 0)
   _fake(part0 / "qzvtmqdxmf.mp4", 0)  # original aaqaifqrwn: its track
   _fake(part0 / "bbhpvrmbse.mp4", 1)  # original not in the download: its own track
-  (part0 / "metadata.json").write_text(json.dumps({
-      "aaqaifqrwn.mp4": {"label": "REAL", "split": "train", "original": None},
-      "qzvtmqdxmf.mp4": {"label": "FAKE", "split": "train", "original": "aaqaifqrwn.mp4"},
-      "bbhpvrmbse.mp4": {"label": "FAKE", "split": "train", "original": "zzzzzzzzzz.mp4"},
-      "cdyakrxkia.mp4": {"label": "REAL", "split": "train", "original": None}}))  # missing
+  (part0 / "metadata.json").write_text(
+    json.dumps(
+      {
+        "aaqaifqrwn.mp4": {"label": "REAL", "split": "train", "original": None},
+        "qzvtmqdxmf.mp4": {"label": "FAKE", "split": "train", "original": "aaqaifqrwn.mp4"},
+        "bbhpvrmbse.mp4": {"label": "FAKE", "split": "train", "original": "zzzzzzzzzz.mp4"},
+        "cdyakrxkia.mp4": {"label": "REAL", "split": "train", "original": None},
+      }
+    )
+  )  # missing
   _corrupt(part1 / "ddpvuimigj.mp4")
-  (part1 / "metadata.json").write_text(json.dumps({
-      "ddpvuimigj.mp4": {"label": "REAL", "split": "train", "original": None}}))
+  (part1 / "metadata.json").write_text(
+    json.dumps({"ddpvuimigj.mp4": {"label": "REAL", "split": "train", "original": None}})
+  )
   _real(test / "videos/aalscayrfi.mp4", 2)
   _fake(test / "videos/abarnvbtwb.mp4", 2)
   (test / "labels.csv").write_text(
-      "filename,label\naalscayrfi.mp4,0\nabarnvbtwb.mp4,1\nacxnxvbsxk.mp4,1\n")  # last: missing
+    "filename,label\naalscayrfi.mp4,0\nabarnvbtwb.mp4,1\nacxnxvbsxk.mp4,1\n"
+  )  # last: missing
 
   builder, report = _build(tmp_path / "d", manual, "dfdc", "full")
   train, test_records = _records(builder, "train"), _records(builder, "test")
   assert {k: r["label"] for k, r in train.items()} == {
-      "original/aaqaifqrwn": 0, "DFDC/qzvtmqdxmf": 1, "DFDC/bbhpvrmbse": 1}
+    "original/aaqaifqrwn": 0,
+    "DFDC/qzvtmqdxmf": 1,
+    "DFDC/bbhpvrmbse": 1,
+  }
   assert {k: r["label"] for k, r in test_records.items()} == {
-      "original/aalscayrfi": 0, "DFDC/abarnvbtwb": 1}
+    "original/aalscayrfi": 0,
+    "DFDC/abarnvbtwb": 1,
+  }
   assert train["DFDC/qzvtmqdxmf"]["target_id"] == "aaqaifqrwn"
   assert _same_track(train["DFDC/qzvtmqdxmf"], train["original/aaqaifqrwn"])
   assert _counts(report, "train") == (5, 3, 1, 1, 1, 1)
@@ -187,26 +229,32 @@ def test_dfdc_full_training_parts_and_public_test_set(tmp_path):
 def test_dfdc_preview_dataset_json(tmp_path):
   manual = tmp_path / "dfdc_preview_set"
   index = {
-      "original_videos/1255229/1255229_A/00194.mp4": ("real", "train", 0),
-      "method_A/1255229/1255229_A/00194.mp4": ("fake", "train", 0),
-      "original_videos/1224068/1224068_B/00001.mp4": ("real", "test", 1),
-      "method_B/1224068/1224068_B/00001.mp4": ("fake", "test", None),  # corrupt
-      "method_A/1224068/1224068_A/00002.mp4": ("fake", "test", -1),  # missing
+    "original_videos/1255229/1255229_A/00194.mp4": ("real", "train", 0),
+    "method_A/1255229/1255229_A/00194.mp4": ("fake", "train", 0),
+    "original_videos/1224068/1224068_B/00001.mp4": ("real", "test", 1),
+    "method_B/1224068/1224068_B/00001.mp4": ("fake", "test", None),  # corrupt
+    "method_A/1224068/1224068_A/00002.mp4": ("fake", "test", -1),  # missing
   }
   for relative, (label, _, seed) in index.items():
     if seed is None:
       _corrupt(manual / relative)
     elif seed >= 0:
       (_fake if label == "fake" else _real)(manual / relative, seed)
-  (manual / "dataset.json").write_text(json.dumps({
-      k: {"label": label, "set": split, "target_id": "1255229", "augmentations": {}}
-      for k, (label, split, _) in index.items()}))
+  (manual / "dataset.json").write_text(
+    json.dumps(
+      {
+        k: {"label": label, "set": split, "target_id": "1255229", "augmentations": {}}
+        for k, (label, split, _) in index.items()
+      }
+    )
+  )
 
   builder, report = _build(tmp_path / "d", manual, "dfdc", "preview")
   train, test = _records(builder, "train"), _records(builder, "test")
   assert {k: r["label"] for k, r in train.items()} == {
-      "original/original_videos/1255229/1255229_A/00194": 0,
-      "DFDC/method_A/1255229/1255229_A/00194": 1}
+    "original/original_videos/1255229/1255229_A/00194": 0,
+    "DFDC/method_A/1255229/1255229_A/00194": 1,
+  }
   assert set(test) == {"original/original_videos/1224068/1224068_B/00001"}
   assert _counts(report, "train") == (2, 2, 0, 0, 0, 1)  # no original named: own tracks
   assert _counts(report, "test") == (3, 1, 1, 1, 0, 0)
@@ -233,8 +281,11 @@ def test_dfd_in_the_ffpp_layout_is_all_test(tmp_path):
   assert set(builder.info.splits) == {"test"}
   test = _records(builder, "test")
   fake_key = "DeepFakeDetection/01_02__exit_phone_room__YVGY8LOK"
-  assert set(test) == {"original/01__exit_phone_room", fake_key,
-                       "DeepFakeDetection/03_01__walking_down_street__ABCDEF12"}
+  assert set(test) == {
+    "original/01__exit_phone_room",
+    fake_key,
+    "DeepFakeDetection/03_01__walking_down_street__ABCDEF12",
+  }
   fake = test[fake_key]
   assert (fake["label"], fake["target_id"], fake["source_id"]) == (1, "01__exit_phone_room", "02")
   assert _same_track(fake, test["original/01__exit_phone_room"])
@@ -250,9 +301,19 @@ def test_tfds_command_line_builds_the_dataset_folder(tmp_path):
   pytest.importorskip("apache_beam")  # the TFDS command line's start-up imports (tfds-cli extra)
   pytest.importorskip("mlcroissant")
   _dfd_tree(tmp_path / "manual")
-  command = [str(Path(sys.executable).parent / "tfds"), "build", "datasets/dfd", "--manual_dir",
-             str(tmp_path / "manual"), "--data_dir", str(tmp_path / "d"), "--config", "c23",
-             "--file_format", "array_record"]
+  command = [
+    str(Path(sys.executable).parent / "tfds"),
+    "build",
+    "datasets/dfd",
+    "--manual_dir",
+    str(tmp_path / "manual"),
+    "--data_dir",
+    str(tmp_path / "d"),
+    "--config",
+    "c23",
+    "--file_format",
+    "array_record",
+  ]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
   proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -268,8 +329,11 @@ def test_tfds_command_line_builds_the_dataset_folder(tmp_path):
 
 def test_deeper_forensics_own_splits_with_ffpp_targets(tmp_path):
   manual = tmp_path / "DeeperForensics-1.0"
-  splits = {"train": ["000_M101.mp4", "001_W011.mp4"], "val": ["002_M102.mp4"],
-            "test": ["003_W012.mp4", "004_M103.mp4"]}
+  splits = {
+    "train": ["000_M101.mp4", "001_W011.mp4"],
+    "val": ["002_M102.mp4"],
+    "test": ["003_W012.mp4", "004_M103.mp4"],
+  }
   for split, names in splits.items():
     (manual / "lists/splits").mkdir(parents=True, exist_ok=True)
     (manual / f"lists/splits/{split}.txt").write_text("\n".join(names) + "\n")
@@ -301,16 +365,29 @@ def test_deeper_forensics_own_splits_with_ffpp_targets(tmp_path):
 # --- Missing list files -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dataset, config, named", [
+@pytest.mark.parametrize(
+  "dataset, config, named",
+  [
     ("celeb_df", "v2", "List_of_testing_videos.txt"),
     ("dfdc", "full", "dfdc_train_part_*/metadata.json"),
     ("dfdc", "preview", "dataset.json"),
     ("dfd", "raw", "original_sequences/actors/raw/videos"),
     ("deeper_forensics", "end_to_end", "lists/splits/train.txt"),
-])
+  ],
+)
 def test_a_missing_list_file_says_which_and_what_to_do(tmp_path, capsys, dataset, config, named):
   (tmp_path / "manual").mkdir()
-  code = build_command.main(["--dataset", dataset, "--manual_dir", str(tmp_path / "manual"),
-                             "--data_dir", str(tmp_path / "d"), "--config", config])
+  code = build_command.main(
+    [
+      "--dataset",
+      dataset,
+      "--manual_dir",
+      str(tmp_path / "manual"),
+      "--data_dir",
+      str(tmp_path / "d"),
+      "--config",
+      config,
+    ]
+  )
   err = capsys.readouterr().err
   assert code == 2 and named in err and "--manual_dir" in err and "Traceback" not in err

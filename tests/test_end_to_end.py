@@ -25,11 +25,25 @@ def run_dir(tiny_dataset, tmp_path_factory) -> Path:
   """A 4-step tiny run with val selection (best_checkpoint) and no final evaluation."""
   _, data_dir = tiny_dataset
   workdir = tmp_path_factory.mktemp("e2e") / "run"
-  overrides = {"data.data_dir": data_dir, "data.manual_dir": "/nonexistent",
-               "data.synthetic": False, "num_train_steps": 4, "eval_every_steps": 2,
-               "checkpoint_every_steps": 2, "eval_splits": "()"}
-  cmd = [sys.executable, "-m", "ddf.train", "--config", "configs/default.py:tiny", "--workdir",
-         str(workdir), *[f"--config.{k}={v}" for k, v in overrides.items()]]
+  overrides = {
+    "data.data_dir": data_dir,
+    "data.manual_dir": "/nonexistent",
+    "data.synthetic": False,
+    "num_train_steps": 4,
+    "eval_every_steps": 2,
+    "checkpoint_every_steps": 2,
+    "eval_splits": "()",
+  }
+  cmd = [
+    sys.executable,
+    "-m",
+    "ddf.train",
+    "--config",
+    "configs/default.py:tiny",
+    "--workdir",
+    str(workdir),
+    *[f"--config.{k}={v}" for k, v in overrides.items()],
+  ]
   env = dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=1")
   proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-4000:]
@@ -65,19 +79,38 @@ def _check_level(r: dict, videos: list[dict]) -> None:
   s = np.array([v["score"] for v in videos])
   pred = (s >= 0.5).astype(int)
   assert r["video_n"] == len(videos)
-  expected = {"auc": skm.roc_auc_score(y, s), "ap": skm.average_precision_score(y, s),
-              "acc": skm.accuracy_score(y, pred), "eer": _eer(y, s),
-              "precision": skm.precision_score(y, pred, zero_division=0),
-              "recall": skm.recall_score(y, pred, zero_division=0),
-              "f1": skm.f1_score(y, pred, zero_division=0)}
+  expected = {
+    "auc": skm.roc_auc_score(y, s),
+    "ap": skm.average_precision_score(y, s),
+    "acc": skm.accuracy_score(y, pred),
+    "eer": _eer(y, s),
+    "precision": skm.precision_score(y, pred, zero_division=0),
+    "recall": skm.recall_score(y, pred, zero_division=0),
+    "f1": skm.f1_score(y, pred, zero_division=0),
+  }
   for k, v in expected.items():
     assert r[f"video_{k}"] == pytest.approx(v, abs=1e-9), k
 
 
 def test_evaluate_writes_report_matching_sklearn(report, run_dir):
-  for key in ("video_auc", "video_acc", "video_eer", "video_ap", "video_precision", "video_recall",
-              "video_f1", "clip_auc", "clip_eer", "per_method", "per_compression", "num_videos",
-              "num_clips", "videos_with_faceless_frames", "videos", "checkpoint_step"):
+  for key in (
+    "video_auc",
+    "video_acc",
+    "video_eer",
+    "video_ap",
+    "video_precision",
+    "video_recall",
+    "video_f1",
+    "clip_auc",
+    "clip_eer",
+    "per_method",
+    "per_compression",
+    "num_videos",
+    "num_clips",
+    "videos_with_faceless_frames",
+    "videos",
+    "checkpoint_step",
+  ):
     assert key in report, key
   assert report["dataset"] == "faceforensics" and report["split"] == "test"
   assert report["checkpoint_step"] in (2, 4)
@@ -89,8 +122,9 @@ def test_evaluate_writes_report_matching_sklearn(report, run_dir):
   methods = sorted({v["method"] for v in videos if v["label"] == 1})
   assert sorted(report["per_method"]) == methods
   for m in methods:
-    _check_level(report["per_method"][m],
-                 [v for v in videos if v["label"] == 0 or v["method"] == m])
+    _check_level(
+      report["per_method"][m], [v for v in videos if v["label"] == 0 or v["method"] == m]
+    )
   assert list(report["per_compression"]) == ["c23"]
   data = report["data"]  # which data the numbers were measured on
   assert data["builder"] == "faceforensics" and data["config"] == "c23_f4_s32_w1"
@@ -117,8 +151,9 @@ def test_tables_hold_the_run_and_group_seeds(report, run_dir, tmp_path):
   (seed1 / "eval" / "faceforensics_test.json").write_text(json.dumps(other))
   spatial = tmp_path / "spatial"
   shutil.copytree(run_dir / "eval", spatial / "eval")
-  (spatial / "config.json").write_text(json.dumps(
-      dict(config, seed=0, model=dict(config["model"], branches="spatial"))))
+  (spatial / "config.json").write_text(
+    json.dumps(dict(config, seed=0, model=dict(config["model"], branches="spatial")))
+  )
 
   out = tmp_path / "tables"
   assert tables.main(["--workdirs", str(run_dir), str(seed1), str(spatial), "--out", str(out)]) == 0
@@ -162,8 +197,23 @@ def test_predict_scores_good_files_and_reports_bad_ones(run_dir, tiny_tree, tmp_
   write_video(noise, (128 + rng.normal(0, 20, (8, 96, 96, 3))).clip(0, 255).astype(np.uint8))
   missing = tmp_path / "no_such_video.mp4"
   out, viz = tmp_path / "pred.json", tmp_path / "viz"
-  code = predict.main(["--workdir", str(run_dir), str(real), str(fake), str(corrupt), str(noise),
-                       str(missing), "--json", str(out), "--viz", str(viz), "--threshold", "0.5"])
+  code = predict.main(
+    [
+      "--workdir",
+      str(run_dir),
+      str(real),
+      str(fake),
+      str(corrupt),
+      str(noise),
+      str(missing),
+      "--json",
+      str(out),
+      "--viz",
+      str(viz),
+      "--threshold",
+      "0.5",
+    ]
+  )
   assert code == 1
   result = json.loads(out.read_text())
   assert result["num_failed"] == 3
@@ -195,16 +245,22 @@ def test_predict_samples_and_detects_like_the_build(run_dir):
   p = predict_lib.Predictor(run_dir)
   assert p.faces.min_face_size == config["min_face_size"] == 40
   assert p.faces.margin == config["margin"] and p.faces.crop_size == config["crop_size"]
-  assert (p.sampling.sampling, p.sampling.num_windows) == (config["sampling"],
-                                                           config["num_windows"])
+  assert (p.sampling.sampling, p.sampling.num_windows) == (
+    config["sampling"],
+    config["num_windows"],
+  )
   assert p.rule.min_face_fraction == config["min_face_fraction"]
 
 
 def test_perturbed_evaluation_and_robustness_table(run_dir, report, tmp_path, capsys):
   from ddf import evaluate, tables
 
-  assert evaluate.main(["--workdir", str(run_dir), "--split", "test", "--no_roc",
-                        "--perturbations", "GB3,JPEG5"]) == 0
+  assert (
+    evaluate.main(
+      ["--workdir", str(run_dir), "--split", "test", "--no_roc", "--perturbations", "GB3,JPEG5"]
+    )
+    == 0
+  )
   assert "| GB (Gaussian blur) | - | - | " in capsys.readouterr().out
   for name in ("GB3", "JPEG5"):
     perturbed = json.loads((run_dir / "eval" / f"faceforensics_test_{name}.json").read_text())

@@ -84,8 +84,12 @@ def test_cache_is_reused_and_keyed_by_weights_and_dtype(cached, capsys):
   h = feature_cache.prepare(half.data, builder, ("val",), model, variables)["val"]
   assert h.directory != sources["val"].directory
   assert h[0]["backbone_maps"].dtype == np.float16
-  np.testing.assert_allclose(h[0]["backbone_maps"].astype(np.float32),
-                             sources["val"][0]["backbone_maps"], rtol=2e-3, atol=2e-3)
+  np.testing.assert_allclose(
+    h[0]["backbone_maps"].astype(np.float32),
+    sources["val"][0]["backbone_maps"],
+    rtol=2e-3,
+    atol=2e-3,
+  )
 
 
 def test_incomplete_cache_is_named(cached, tmp_path):
@@ -96,8 +100,9 @@ def test_incomplete_cache_is_named(cached, tmp_path):
 
 def test_loaders_on_the_cache_match_the_frames(cached):
   config, builder, model, variables, sources = cached
-  loader = pipeline.train_loader(builder, config.data, local_batch_size=6, seed=0,
-                                 source=sources["train"])
+  loader = pipeline.train_loader(
+    builder, config.data, local_batch_size=6, seed=0, source=sources["train"]
+  )
   batch = next(loader)
   assert set(batch) == {"backbone_maps", "micro_inputs", "label"}
   assert batch["backbone_maps"].shape[:2] == (6, 2) and batch["micro_inputs"].shape[:2] == (6, 2)
@@ -113,22 +118,38 @@ def test_loaders_on_the_cache_match_the_frames(cached):
     clips = f.inputs["clips"][f.mask]
     expected = features(clips.reshape(-1, *clips.shape[2:]))
     for name, value in expected.items():
-      np.testing.assert_allclose(c.inputs[name][c.mask].reshape(value.shape), value,
-                                 rtol=1e-4, atol=1e-4)
+      np.testing.assert_allclose(
+        c.inputs[name][c.mask].reshape(value.shape), value, rtol=1e-4, atol=1e-4
+      )
 
 
 def _backbone_from_checkpoint(state_dir: Path) -> dict:
   state = restore_on_host(state_dir)
-  return {"params": {"backbone": state["params"]["backbone"]},
-          "batch_stats": {"backbone": state["batch_stats"]["backbone"]}}
+  return {
+    "params": {"backbone": state["params"]["backbone"]},
+    "batch_stats": {"backbone": state["batch_stats"]["backbone"]},
+  }
 
 
 def _train_command(workdir: Path, data_dir: Path, cache_root: Path) -> list[str]:
-  overrides = {"data.data_dir": data_dir, "data.manual_dir": "/nonexistent",
-               "data.synthetic": False, "data.feature_cache_dir": cache_root,
-               "data.feature_cache_dtype": "float32", "eval_splits": "('test',)"}
-  return [sys.executable, "-m", "ddf.train", "--config", "configs/default.py:tiny,frozen",
-          "--workdir", str(workdir), *[f"--config.{k}={v}" for k, v in overrides.items()]]
+  overrides = {
+    "data.data_dir": data_dir,
+    "data.manual_dir": "/nonexistent",
+    "data.synthetic": False,
+    "data.feature_cache_dir": cache_root,
+    "data.feature_cache_dtype": "float32",
+    "eval_splits": "('test',)",
+  }
+  return [
+    sys.executable,
+    "-m",
+    "ddf.train",
+    "--config",
+    "configs/default.py:tiny,frozen",
+    "--workdir",
+    str(workdir),
+    *[f"--config.{k}={v}" for k, v in overrides.items()],
+  ]
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +159,14 @@ def cached_run(tiny_dataset, tmp_path_factory) -> tuple[Path, Path]:
   root = tmp_path_factory.mktemp("cached_run")
   workdir, cache_root = root / "run", root / "cache"
   env = dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  proc = subprocess.run(_train_command(workdir, data_dir, cache_root), cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=600)
+  proc = subprocess.run(
+    _train_command(workdir, data_dir, cache_root),
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert proc.returncode == 0, proc.stderr[-4000:]
   assert "Computing the resnet_tiny features of train" in proc.stdout
   return workdir, cache_root
@@ -156,7 +183,9 @@ def test_training_on_cached_features_matches_evaluation_on_frames(cached_run):
 
   # The backbone stayed frozen: the checkpoint's is the one the cache was computed from.
   step = cached_report["checkpoint_step"]
-  backbone = _backbone_from_checkpoint((workdir / "best_checkpoint" / str(step) / "state").absolute())
+  backbone = _backbone_from_checkpoint(
+    (workdir / "best_checkpoint" / str(step) / "state").absolute()
+  )
   assert feature_cache.weights_digest(backbone) == test_cache.fingerprint["backbone_digest"]
 
   assert evaluate.main(["--workdir", str(workdir), "--split", "test", "--no_roc"]) == 0
@@ -181,8 +210,12 @@ def test_two_processes_build_the_same_cache_and_train_the_same(cached_run, tiny_
   env_backup = dict(os.environ)
   try:
     os.environ.update(PYTHONPATH=str(REPO))
-    codes = launch(_train_command(workdir, data_dir, cache_root), num_processes=2,
-                   devices_per_process=1, timeout=900)
+    codes = launch(
+      _train_command(workdir, data_dir, cache_root),
+      num_processes=2,
+      devices_per_process=1,
+      timeout=900,
+    )
   finally:
     os.environ.clear()
     os.environ.update(env_backup)
@@ -190,8 +223,13 @@ def test_two_processes_build_the_same_cache_and_train_the_same(cached_run, tiny_
   one_dirs = sorted(p.name for p in one_cache.iterdir())
   assert sorted(p.name for p in cache_root.iterdir()) == one_dirs  # same fingerprints
   for name in one_dirs:
-    a, b = feature_cache.FeatureSource(one_cache / name), feature_cache.FeatureSource(cache_root / name)
-    assert (one_cache / name / "index.json").read_text() == (cache_root / name / "index.json").read_text()
+    a, b = (
+      feature_cache.FeatureSource(one_cache / name),
+      feature_cache.FeatureSource(cache_root / name),
+    )
+    assert (one_cache / name / "index.json").read_text() == (
+      cache_root / name / "index.json"
+    ).read_text()
     for i in range(len(a)):
       for key in a.fingerprint["inputs"]:
         np.testing.assert_array_equal(b[i][key], a[i][key])
@@ -205,11 +243,12 @@ def test_precompute_features_writes_the_caches_training_reuses(cached_run, tiny_
   _, train_cache = cached_run
   command = _train_command(tmp_path / "unused", data_dir, tmp_path / "cache")
   at = command.index("--workdir")
-  command = [sys.executable, "-m", "ddf.precompute_features", *command[3:at], *command[at + 2:]]
+  command = [sys.executable, "-m", "ddf.precompute_features", *command[3:at], *command[at + 2 :]]
   env = dict(os.environ, PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=1")
   proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-4000:]
   # Same config and seed as the training run: the same fingerprints, hence the same caches.
-  assert (sorted(p.name for p in (tmp_path / "cache").iterdir())
-          == sorted(p.name for p in train_cache.iterdir()))
+  assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
+    p.name for p in train_cache.iterdir()
+  )
   assert not (tmp_path / "unused").exists()

@@ -75,15 +75,18 @@ def test_eer_invariances():
     assert metrics.equal_error_rate(1 - y, -s) == pytest.approx(e, abs=1e-12)
 
 
-@pytest.mark.parametrize("reals,fakes,want", [
-    ([0.1, 0.2], [0.8, 0.9], 0.0),                  # separable
-    ([0.8, 0.9], [0.1, 0.2], 1.0),                  # reversed
-    ([0.5], [0.5], 0.5),                            # one tie: the diagonal (0, 1) -> (1, 0)
-    ([0.5], [0.9, 0.1], 0.5),                       # horizontal segment (0, 1/2) -> (1, 1/2)
-    ([0.3, 0.5], [0.5, 0.5, 0.9], 2 / 7),           # tie: segment (0, 2/3) -> (1/2, 0)
-    ([0.1, 0.6], [0.4, 0.9], 0.5),                  # exact hit at the point (1/2, 1/2)
+@pytest.mark.parametrize(
+  "reals,fakes,want",
+  [
+    ([0.1, 0.2], [0.8, 0.9], 0.0),  # separable
+    ([0.8, 0.9], [0.1, 0.2], 1.0),  # reversed
+    ([0.5], [0.5], 0.5),  # one tie: the diagonal (0, 1) -> (1, 0)
+    ([0.5], [0.9, 0.1], 0.5),  # horizontal segment (0, 1/2) -> (1, 1/2)
+    ([0.3, 0.5], [0.5, 0.5, 0.9], 2 / 7),  # tie: segment (0, 2/3) -> (1/2, 0)
+    ([0.1, 0.6], [0.4, 0.9], 0.5),  # exact hit at the point (1/2, 1/2)
     ([0, 0, 0, 1, 1, 1], [1, 1, 2, 2, 2, 3], 1 / 5),  # ties: (0, 1/3) -> (1/2, 0)
-])
+  ],
+)
 def test_eer_hand_computed(reals, fakes, want):
   y = np.r_[np.zeros(len(reals)), np.ones(len(fakes))]
   s = np.r_[reals, fakes]
@@ -95,8 +98,12 @@ def test_eer_where_nearest_point_was_off_by_one_eighth():
   # 8 reals / 32 fakes: 24 fakes on top, 4 reals, 8 fakes, 4 reals. Dropping the intermediate
   # points leaves (FPR, FNR) = (0, 1/4) and (1/2, 1/4) around the crossing; the ROC itself passes
   # through (1/4, 1/4) (2 reals and 8 fakes wrong), which is the EER.
-  s = np.r_[np.linspace(0.76, 0.99, 24), np.linspace(0.6, 0.7, 4), np.linspace(0.3, 0.5, 8),
-            np.linspace(0.0, 0.2, 4)]
+  s = np.r_[
+    np.linspace(0.76, 0.99, 24),
+    np.linspace(0.6, 0.7, 4),
+    np.linspace(0.3, 0.5, 8),
+    np.linspace(0.0, 0.2, 4),
+  ]
   y = np.r_[np.ones(24), np.zeros(4), np.ones(8), np.zeros(4)]
   assert metrics.equal_error_rate(y, s) == pytest.approx(0.25, abs=1e-12)
   assert ref.equal_error_rate(y, s) == pytest.approx(0.25, abs=1e-12)
@@ -112,8 +119,9 @@ def test_eer_degenerate_inputs_are_nan():
 
 def test_binary_metrics_eer_matches_reference():
   for y, s in _random_sets(seed=4, count=50):
-    assert metrics.binary_metrics(y, s)["eer"] == pytest.approx(ref.equal_error_rate(y, s),
-                                                                abs=1e-9)
+    assert metrics.binary_metrics(y, s)["eer"] == pytest.approx(
+      ref.equal_error_rate(y, s), abs=1e-9
+    )
 
 
 # --- bootstrap interval of the AUC ---------------------------------------------------------------
@@ -137,11 +145,13 @@ def test_vectorized_auc_matches_sklearn_on_resamples():
     got = metrics._auc_of_codes(rr, ff, len(values))
     assert got.shape == (3, 4)
     for i in np.ndindex(3, 4):
-      want = skm.roc_auc_score(np.r_[np.zeros(n_real), np.ones(n_fake)],
-                               values[np.r_[rr[i], ff[i]]])
+      want = skm.roc_auc_score(
+        np.r_[np.zeros(n_real), np.ones(n_fake)], values[np.r_[rr[i], ff[i]]]
+      )
       assert got[i] == pytest.approx(want, abs=1e-12)
-    moved = metrics._auc_of_codes(np.moveaxis(rr, -1, 0), np.moveaxis(ff, -1, 0), len(values),
-                                  axis=0)
+    moved = metrics._auc_of_codes(
+      np.moveaxis(rr, -1, 0), np.moveaxis(ff, -1, 0), len(values), axis=0
+    )
     np.testing.assert_allclose(moved, got, atol=1e-12)
 
 
@@ -165,12 +175,19 @@ def test_auc_ci_matches_scipy_on_raw_scores():
   def auc(real, fake, axis=-1):
     ranks = stats.rankdata(np.concatenate([real, fake], axis=axis), axis=axis)
     n0, n1 = real.shape[axis], fake.shape[axis]
-    return (np.take(ranks, np.arange(n0, n0 + n1), axis=axis).sum(axis)
-            - n1 * (n1 + 1) / 2) / (n0 * n1)
+    return (np.take(ranks, np.arange(n0, n0 + n1), axis=axis).sum(axis) - n1 * (n1 + 1) / 2) / (
+      n0 * n1
+    )
 
-  res = stats.bootstrap((s[y == 0], s[y == 1]), auc, n_resamples=2000, batch=1000,
-                        vectorized=True, method="percentile",
-                        **{metrics._BOOTSTRAP_SEED_KW: np.random.default_rng(0)})
+  res = stats.bootstrap(
+    (s[y == 0], s[y == 1]),
+    auc,
+    n_resamples=2000,
+    batch=1000,
+    vectorized=True,
+    method="percentile",
+    **{metrics._BOOTSTRAP_SEED_KW: np.random.default_rng(0)},
+  )
   want = [res.confidence_interval.low, res.confidence_interval.high]
   assert metrics.auc_confidence_interval(y, s) == pytest.approx(want, abs=1e-12)
 
@@ -200,8 +217,12 @@ def test_auc_ci_coverage_on_simulated_data():
 def test_auc_ci_degenerate_inputs():
   with warnings.catch_warnings():
     warnings.simplefilter("error")
-    for y, s in [([0, 0, 0], [0.1, 0.2, 0.3]), ([1, 1], [0.1, 0.2]), ([], []),
-                 ([0, 1, 1, 1], [0.1, 0.2, 0.3, 0.4])]:  # one real: nothing to resample
+    for y, s in [
+      ([0, 0, 0], [0.1, 0.2, 0.3]),
+      ([1, 1], [0.1, 0.2]),
+      ([], []),
+      ([0, 1, 1, 1], [0.1, 0.2, 0.3, 0.4]),
+    ]:  # one real: nothing to resample
       ci = metrics.auc_confidence_interval(y, s)
       assert len(ci) == 2 and all(math.isnan(v) for v in ci)
     assert metrics.auc_confidence_interval([0, 0, 1, 1], [0.5] * 4) == [0.5, 0.5]
@@ -211,8 +232,18 @@ def test_auc_ci_degenerate_inputs():
 def test_binary_metrics_carries_auc_ci():
   y, s = _typical(1000, seed=9)
   m = metrics.binary_metrics(y, s)
-  assert list(m) == ["n", "n_fake", "auc", "auc_ci", "ap", "eer", "acc", "precision", "recall",
-                     "f1"]
+  assert list(m) == [
+    "n",
+    "n_fake",
+    "auc",
+    "auc_ci",
+    "ap",
+    "eer",
+    "acc",
+    "precision",
+    "recall",
+    "f1",
+  ]
   assert m["auc"] == pytest.approx(skm.roc_auc_score(y, s))
   assert isinstance(m["auc_ci"], list) and all(isinstance(v, float) for v in m["auc_ci"])
   assert m["auc_ci"][0] < m["auc"] < m["auc_ci"][1]

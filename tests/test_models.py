@@ -266,8 +266,9 @@ def test_precomputed_features_match_frames():
   v = _init(det, clips)
   # Non-trivial running statistics, so the frozen backbone's inference-mode BN matters.
   keys = iter(jax.random.split(jax.random.key(7), 1000))
-  stats = jax.tree.map(lambda x: x + jax.random.uniform(next(keys), x.shape, x.dtype),
-                       v["batch_stats"])
+  stats = jax.tree.map(
+    lambda x: x + jax.random.uniform(next(keys), x.shape, x.dtype), v["batch_stats"]
+  )
   v = {**v, "batch_stats": stats}
   frames = clips.reshape(-1, *clips.shape[2:])
   feats = jax.jit(lambda v, f: frame_features(det, v, f))(v, frames)
@@ -276,8 +277,13 @@ def test_precomputed_features_match_frames():
   assert feats["micro_inputs"].shape == (3, 4, 16, 16, 1)
 
   def loss(params, inputs):
-    (logits, _), upd = det.apply({**v, "params": params}, **inputs, train=True,
-                                 rngs={"dropout": jax.random.key(3)}, mutable=["batch_stats"])
+    (logits, _), upd = det.apply(
+      {**v, "params": params},
+      **inputs,
+      train=True,
+      rngs={"dropout": jax.random.key(3)},
+      mutable=["batch_stats"],
+    )
     return jnp.sum(logits), (logits, upd)
 
   grad = jax.jit(jax.value_and_grad(loss, has_aux=True))
@@ -287,11 +293,17 @@ def test_precomputed_features_match_frames():
   g_frames, g_feats = nn.meta.unbox(g_frames), nn.meta.unbox(g_feats)
   assert set(g_feats) == set(g_frames)
   for name in g_frames:
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
-                 g_feats[name], g_frames[name])
+    jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+      g_feats[name],
+      g_frames[name],
+    )
   # The micro CNN is trained (its BN statistics move) on both paths; the backbone's do not.
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-               u_feats["batch_stats"]["micro_encoder"], u_frames["batch_stats"]["micro_encoder"])
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+    u_feats["batch_stats"]["micro_encoder"],
+    u_frames["batch_stats"]["micro_encoder"],
+  )
   for upd in (u_feats, u_frames):
     jax.tree.map(np.testing.assert_array_equal, upd["batch_stats"]["backbone"], stats["backbone"])
   eval_logits, _ = jax.jit(lambda v, x: det.apply(v, **x, train=False))(v, feats)

@@ -13,8 +13,9 @@ from ddf.data import perturb
 def clip() -> np.ndarray:
   import skimage
 
-  face = cv2.resize(skimage.data.astronaut()[30:230, 130:330], (64, 64),
-                    interpolation=cv2.INTER_AREA)
+  face = cv2.resize(
+    skimage.data.astronaut()[30:230, 130:330], (64, 64), interpolation=cv2.INTER_AREA
+  )
   return np.stack([np.roll(face, k, axis=1) for k in range(4)])
 
 

@@ -10,9 +10,14 @@ from tests.conftest import TINY_CROP, TINY_FRAMES_PER_VIDEO
 
 
 def _data_cfg(**kw) -> ml_collections.ConfigDict:
-  cfg = ml_collections.ConfigDict(dict(
-      clip_len=2, balance=True, num_workers=0,
-      augment=dict(flip=True, color_jitter=0.1, jpeg_prob=0.5, blur_prob=0.5)))
+  cfg = ml_collections.ConfigDict(
+    dict(
+      clip_len=2,
+      balance=True,
+      num_workers=0,
+      augment=dict(flip=True, color_jitter=0.1, jpeg_prob=0.5, blur_prob=0.5),
+    )
+  )
   cfg.update(kw)
   return cfg
 
@@ -72,8 +77,9 @@ def test_per_process_shards_are_disjoint_and_cover(tiny_dataset):
   seen = []
   for pi in range(2):
     rule = pipeline.ClipRule(clip_len=2, clips_per_video=2)
-    for batch in pipeline.eval_batches(source, rule, local_batch_size=3, process_index=pi,
-                                       process_count=2):
+    for batch in pipeline.eval_batches(
+      source, rule, local_batch_size=3, process_index=pi, process_count=2
+    ):
       assert batch.inputs["clips"].shape[0] == 3
       seen += [r for r, m in zip(batch.records, batch.mask, strict=True) if m]
   # every video exactly twice (two fixed clips), across the two processes
@@ -102,8 +108,10 @@ def test_global_batches_do_not_depend_on_the_process_count(tiny_dataset):
   builder, _ = tiny_dataset
   cfg = _data_cfg(augment=dict(flip=False, color_jitter=0.0, jpeg_prob=0.0, blur_prob=0.0))
   one = _take(pipeline.train_loader(builder, cfg, 4, seed=0, process_index=0, process_count=1), 3)
-  two = [_take(pipeline.train_loader(builder, cfg, 2, seed=0, process_index=p, process_count=2), 3)
-         for p in range(2)]
+  two = [
+    _take(pipeline.train_loader(builder, cfg, 2, seed=0, process_index=p, process_count=2), 3)
+    for p in range(2)
+  ]
   for step in range(3):
     # row for row: process 0 holds rows 0-1 of the global batch, process 1 rows 2-3
     joined = np.concatenate([two[0][step]["clips"], two[1][step]["clips"]])

@@ -28,16 +28,27 @@ def inputs():
 def test_prediction_figure_is_labelled(inputs, tmp_path):
   crops, scores, aux, found = inputs
   indices = np.arange(T) * 25 + 12  # real video frame indices of the sampled frames
-  fig = plots.build_prediction_figure(crops, scores, aux, "video.mp4: P(fake) 0.5", found,
-                                      max_frames=6, frame_indices=indices, threshold=0.5)
+  fig = plots.build_prediction_figure(
+    crops,
+    scores,
+    aux,
+    "video.mp4: P(fake) 0.5",
+    found,
+    max_frames=6,
+    frame_indices=indices,
+    threshold=0.5,
+  )
   titles = [ax.get_title() for ax in fig.axes if ax.get_title().startswith("frame ")]
   shown = np.unique(np.linspace(0, T - 1, 6).round().astype(int))
   assert titles == [
-    f"frame {indices[i]}\nP(fake) " + (f"{scores[i]:.2f}" if i < T - 1 else "n/a")
+    f"frame {indices[i]}\nP(fake) "
+    + (f"{scores[i]:.2f}" if i < T - 1 else "n/a")
     + ("\nno face found" if i == 4 else "")
     for i in shown
   ]
-  bars = [ax for ax in fig.axes if "attention" in ax.get_ylabel() and ax.get_label() == "<colorbar>"]
+  bars = [
+    ax for ax in fig.axes if "attention" in ax.get_ylabel() and ax.get_label() == "<colorbar>"
+  ]
   assert len(bars) == 1 and "not a manipulation mask" in bars[0].get_ylabel()
   score_ax = [ax for ax in fig.axes if ax.get_ylabel() == "P(fake)"]
   att_ax = [ax for ax in fig.axes if ax.get_ylabel().startswith("temporal attention")]

@@ -20,22 +20,33 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-BUILD = ("python -m ddf.data.build --manual_dir ~/ddf_data/FaceForensics++ "
-         "--data_dir ~/ddf_data/tfds --config c23")
-CONVERT = ("python -m ddf.weights --from keras --arch resnet50 "
-           "--input ~/.keras/models/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 "
-           "--output ~/ddf_data/weights/resnet50")
+BUILD = (
+  "python -m ddf.data.build --manual_dir ~/ddf_data/FaceForensics++ "
+  "--data_dir ~/ddf_data/tfds --config c23"
+)
+CONVERT = (
+  "python -m ddf.weights --from keras --arch resnet50 "
+  "--input ~/.keras/models/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 "
+  "--output ~/ddf_data/weights/resnet50"
+)
 TRAIN = "python -m ddf.train --config configs/ffpp.py:c23,resnet50 --workdir {workdir}"
-SHORT = ("--config.num_train_steps=2 --config.warmup_steps=1 --config.batch_size=2 "
-         "--config.eval_batch_size=4 --config.eval_every_steps=0 --config.checkpoint_every_steps=2")
+SHORT = (
+  "--config.num_train_steps=2 --config.warmup_steps=1 --config.batch_size=2 "
+  "--config.eval_batch_size=4 --config.eval_every_steps=0 --config.checkpoint_every_steps=2"
+)
 
 
 def _run(command: str, home: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-  env = dict(os.environ, HOME=str(home), PYTHONPATH=str(REPO),
-             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  env = dict(
+    os.environ,
+    HOME=str(home),
+    PYTHONPATH=str(REPO),
+    XLA_FLAGS="--xla_force_host_platform_device_count=1",
+  )
   command = command.replace("python ", f"{sys.executable} ", 1)
-  proc = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True,
-                        text=True, timeout=timeout)
+  proc = subprocess.run(
+    ["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+  )
   assert proc.returncode == 0, f"{command}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
   return proc
 

@@ -21,8 +21,9 @@ def test_windows_are_consecutive_and_spread_over_the_video():
 
 
 def test_uniform_sampling_is_linspace():
-  np.testing.assert_array_equal(sampling.frame_indices(300, 32, "uniform"),
-                                np.linspace(0, 299, 32).round().astype(int))
+  np.testing.assert_array_equal(
+    sampling.frame_indices(300, 32, "uniform"), np.linspace(0, 299, 32).round().astype(int)
+  )
 
 
 @pytest.mark.parametrize("total", [8, 9, 20, 31, 32, 33])
@@ -78,13 +79,13 @@ def test_default_config_scores_several_clips_per_video():
 
   for config, total in ((default.get_config(), 24), (ffpp.get_config("c23,resnet50"), 400)):
     rule = pipeline.ClipRule.from_config(config.data)
-    idx = sampling.frame_indices(total, config.data.frames_per_video, config.data.sampling,
-                                 config.data.num_windows)
-    starts = rule.eval_starts({"frame_indices": idx,
-                               "face_found": np.ones(len(idx), bool)})
+    idx = sampling.frame_indices(
+      total, config.data.frames_per_video, config.data.sampling, config.data.num_windows
+    )
+    starts = rule.eval_starts({"frame_indices": idx, "face_found": np.ones(len(idx), bool)})
     assert len(starts) >= 2
     for s in starts:  # each clip is consecutive video frames
-      assert np.all(np.diff(idx[s:s + rule.clip_len]) == 1)
+      assert np.all(np.diff(idx[s : s + rule.clip_len]) == 1)
 
 
 class _ListSource:
@@ -108,9 +109,15 @@ class _ListSource:
 def _record(video_id, label, found, total=40, frames_per_video=16, windows=2):
   idx = sampling.frame_indices(total, frames_per_video, "windows", windows)
   frames = [encode_jpeg(np.full((8, 8, 3), 10 * k, np.uint8), 95) for k in range(len(idx))]
-  return {"video_id": video_id, "label": label, "method": "original" if label == 0 else "X",
-          "compression": "c23", "frames": frames, "face_found": np.asarray(found, bool),
-          "frame_indices": idx}
+  return {
+    "video_id": video_id,
+    "label": label,
+    "method": "original" if label == 0 else "X",
+    "compression": "c23",
+    "frames": frames,
+    "face_found": np.asarray(found, bool),
+    "frame_indices": idx,
+  }
 
 
 def test_eval_batches_skip_faceless_clips_and_read_each_record_once():
@@ -118,12 +125,14 @@ def test_eval_batches_skip_faceless_clips_and_read_each_record_once():
   second_window_faceless = all_found.copy()
   second_window_faceless[12] = False
   faceless = np.zeros(16, bool)
-  source = _ListSource([_record("a", 0, all_found), _record("b", 1, second_window_faceless),
-                        _record("c", 1, faceless)])
+  source = _ListSource(
+    [_record("a", 0, all_found), _record("b", 1, second_window_faceless), _record("c", 1, faceless)]
+  )
   rule = pipeline.ClipRule(clip_len=8, sampling="windows")
   rows = []
-  for batch in pipeline.eval_batches(source, rule, local_batch_size=2, process_index=0,
-                                     process_count=1):
+  for batch in pipeline.eval_batches(
+    source, rule, local_batch_size=2, process_index=0, process_count=1
+  ):
     for r, m, clip in zip(batch.records, batch.mask, batch.inputs["clips"], strict=True):
       if m:
         rows.append((r, int(clip[0, 0, 0, 0])))
@@ -138,12 +147,26 @@ def test_eval_batches_skip_faceless_clips_and_read_each_record_once():
 def test_training_never_draws_a_faceless_clip():
   found = np.ones(16, bool)
   found[[3, 12]] = False
-  source = _ListSource([_record("a", 0, found), _record("b", 1, np.zeros(16, bool)),
-                        _record("c", 1, np.ones(16, bool))])
-  data = ml_collections.ConfigDict(dict(clip_len=4, sampling="windows", min_face_fraction=1.0,
-                                        balance=False, num_workers=0, augment={}))
-  it = pipeline.train_loader(None, data, local_batch_size=2, seed=0, source=source,
-                             process_index=0, process_count=1)
+  source = _ListSource(
+    [
+      _record("a", 0, found),
+      _record("b", 1, np.zeros(16, bool)),
+      _record("c", 1, np.ones(16, bool)),
+    ]
+  )
+  data = ml_collections.ConfigDict(
+    dict(
+      clip_len=4,
+      sampling="windows",
+      min_face_fraction=1.0,
+      balance=False,
+      num_workers=0,
+      augment={},
+    )
+  )
+  it = pipeline.train_loader(
+    None, data, local_batch_size=2, seed=0, source=source, process_index=0, process_count=1
+  )
   labels = []
   for _ in range(20):
     batch = next(it)

@@ -30,7 +30,7 @@ def test_self_blending_changes_the_face_only_and_every_frame_alike(face_clip):
   assert out.shape == clip.shape and out.dtype == np.uint8
   diff = np.abs(out.astype(int) - clip).sum(-1)
   centre = landmarks[0].mean(0).round().astype(int)
-  inner = diff[:, centre[1] - 6:centre[1] + 6, centre[0] - 6:centre[0] + 6]
+  inner = diff[:, centre[1] - 6 : centre[1] + 6, centre[0] - 6 : centre[0] + 6]
   assert inner.mean() > 3  # the face is blended
   assert diff[:, :4, :].max() == 0 and diff[:, :, :2].max() == 0  # the border is untouched
   for t in range(1, 4):  # identical frames and landmarks -> identical blends
@@ -62,22 +62,42 @@ class _Source:
 
 def _record(video_id, label, clip, landmarks):
   idx = sampling.frame_indices(20, 4, "windows", 1)
-  return {"video_id": video_id, "label": label, "method": "original" if label == 0 else "X",
-          "compression": "c23", "frames": [encode_jpeg(f, 95) for f in clip],
-          "face_found": np.ones(4, bool), "frame_indices": idx, "landmarks": landmarks}
+  return {
+    "video_id": video_id,
+    "label": label,
+    "method": "original" if label == 0 else "X",
+    "compression": "c23",
+    "frames": [encode_jpeg(f, 95) for f in clip],
+    "face_found": np.ones(4, bool),
+    "frame_indices": idx,
+    "landmarks": landmarks,
+  }
 
 
 @pytest.mark.parametrize("mode", ["reals_only", "mixed"])
 def test_training_stream_with_self_blended_fakes(face_clip, mode):
   clip, landmarks = face_clip
   noise = np.random.default_rng(0).integers(0, 255, clip.shape, dtype=np.uint8)
-  source = _Source([_record("r1", 0, clip, landmarks), _record("r2", 0, clip, landmarks),
-                    _record("f1", 1, noise, landmarks)])
-  data = ml_collections.ConfigDict(dict(
-      clip_len=4, sampling="windows", balance=False, num_workers=0, augment={},
-      sbi=dict(mode=mode, fraction=0.5)))
-  it = pipeline.train_loader(None, data, local_batch_size=4, seed=0, source=source,
-                             process_index=0, process_count=1)
+  source = _Source(
+    [
+      _record("r1", 0, clip, landmarks),
+      _record("r2", 0, clip, landmarks),
+      _record("f1", 1, noise, landmarks),
+    ]
+  )
+  data = ml_collections.ConfigDict(
+    dict(
+      clip_len=4,
+      sampling="windows",
+      balance=False,
+      num_workers=0,
+      augment={},
+      sbi=dict(mode=mode, fraction=0.5),
+    )
+  )
+  it = pipeline.train_loader(
+    None, data, local_batch_size=4, seed=0, source=source, process_index=0, process_count=1
+  )
   labels, noisy = [], 0
   for _ in range(15):
     batch = next(it)

@@ -23,8 +23,9 @@ MODULES = {_module_name(p): ast.parse(p.read_text()) for p in sorted(PACKAGE.rgl
 
 
 def _is_entry_point(tree: ast.Module) -> bool:
-  return any(isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
-             for node in tree.body)
+  return any(
+    isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) for node in tree.body
+  )
 
 
 ENTRY_POINTS = sorted(name for name, tree in MODULES.items() if _is_entry_point(tree))
@@ -42,7 +43,7 @@ def _imports(name: str, tree: ast.Module) -> dict[str, str]:
     elif isinstance(node, ast.ImportFrom):
       base = node.module or ""
       if node.level:
-        base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + [base])
+        base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base])
       if not base.startswith("ddf"):
         continue
       for a in node.names:
@@ -55,9 +56,19 @@ def _imports(name: str, tree: ast.Module) -> dict[str, str]:
 
 
 def test_entry_points_are_the_documented_commands():
-  assert ENTRY_POINTS == sorted([
-      "ddf.baselines", "ddf.data.build", "ddf.data.synthetic", "ddf.evaluate", "ddf.predict",
-      "ddf.precompute_features", "ddf.tables", "ddf.train", "ddf.weights"])
+  assert ENTRY_POINTS == sorted(
+    [
+      "ddf.baselines",
+      "ddf.data.build",
+      "ddf.data.synthetic",
+      "ddf.evaluate",
+      "ddf.predict",
+      "ddf.precompute_features",
+      "ddf.tables",
+      "ddf.train",
+      "ddf.weights",
+    ]
+  )
 
 
 @pytest.mark.parametrize("name", ENTRY_POINTS)
@@ -78,9 +89,12 @@ def test_console_scripts_call_cli():
 
 
 def test_no_module_imports_an_entry_point():
-  offenders = [(name, imported) for name, tree in MODULES.items()
-               for imported in _imports(name, tree).values()
-               if imported in ENTRY_POINTS and imported != name]
+  offenders = [
+    (name, imported)
+    for name, tree in MODULES.items()
+    for imported in _imports(name, tree).values()
+    if imported in ENTRY_POINTS and imported != name
+  ]
   assert not offenders, offenders
 
 
@@ -92,15 +106,20 @@ def test_no_module_uses_another_modules_private_names():
       if ":" in key and key.split(":")[1].startswith("_") and module != name:
         offenders.append((name, key))
     for node in ast.walk(tree):
-      if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
-          and not node.attr.startswith("__") and isinstance(node.value, ast.Name)
-          and imports.get(node.value.id, name) != name):
+      if (
+        isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and isinstance(node.value, ast.Name)
+        and imports.get(node.value.id, name) != name
+      ):
         offenders.append((name, f"{node.value.id}.{node.attr}"))
   assert not offenders, offenders
 
 
 def test_the_training_loop_fits_on_one_screen():
   tree = MODULES["ddf.train_lib"]
-  (loop,) = [n for n in tree.body
-             if isinstance(n, ast.FunctionDef) and n.name == "train_and_evaluate"]
+  (loop,) = [
+    n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train_and_evaluate"
+  ]
   assert loop.end_lineno - loop.lineno + 1 <= 70

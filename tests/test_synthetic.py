@@ -183,28 +183,31 @@ def test_determinism_across_workers_and_seeds(tmp_path, capsys):
   kw = dict(pairs=(1, 0, 0), methods=("Deepfakes", "FaceSwap"), size=SIZE, num_frames=FRAMES)
   a = synthetic.generate(tmp_path / "a", seed=3, workers=1, **kw)
   # Same seed through the CLI with 2 worker processes.
-  assert synthetic_cli.main(
-    [
-      "--out",
-      str(tmp_path / "b"),
-      "--pairs",
-      "1",
-      "0",
-      "0",
-      "--methods",
-      "Deepfakes",
-      "FaceSwap",
-      "--size",
-      str(SIZE),
-      "--frames",
-      str(FRAMES),
-      "--seed",
-      "3",
-      "--workers",
-      "2",
-      "--quiet",
-    ]
-  ) == 0
+  assert (
+    synthetic_cli.main(
+      [
+        "--out",
+        str(tmp_path / "b"),
+        "--pairs",
+        "1",
+        "0",
+        "0",
+        "--methods",
+        "Deepfakes",
+        "FaceSwap",
+        "--size",
+        str(SIZE),
+        "--frames",
+        str(FRAMES),
+        "--seed",
+        "3",
+        "--workers",
+        "2",
+        "--quiet",
+      ]
+    )
+    == 0
+  )
   assert "videos" in capsys.readouterr().out
   c = synthetic.generate(tmp_path / "c", seed=4, workers=1, **kw)
   rels = _rel_videos(tmp_path / "a")
@@ -236,5 +239,7 @@ def test_cli_names_differing_setting_and_flag(tmp_path, capsys):
   assert "--overwrite" in err and "--out" in err and "overwrite=True" not in err
   assert "--size" not in err and "--pairs" not in err  # only the settings that differ
   assert len(err.strip().splitlines()) == 1
-  assert synthetic_cli.main([*args, "--difficulty", "0.7", "--overwrite"]) == 0  # the named fix works
+  assert (
+    synthetic_cli.main([*args, "--difficulty", "0.7", "--overwrite"]) == 0
+  )  # the named fix works
   assert "videos" in capsys.readouterr().out

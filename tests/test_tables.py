@@ -16,10 +16,19 @@ def _workdir(root: Path, name: str, config: dict, auc: float, ci=(0.8, 0.95)) ->
   (w / "config.json").write_text(json.dumps(config))
   from ddf.data.build_lib import builder_config_name
 
-  report = {"dataset": "faceforensics", "split": "test",
-            "builder_config": builder_config_name(config["data"]), "video_auc": auc,
-            "video_auc_ci": list(ci), "video_acc": 0.7, "video_eer": 0.2, "clip_auc": auc,
-            "clip_auc_ci": list(ci), "per_method": {}, "per_compression": {"c23": {}}}
+  report = {
+    "dataset": "faceforensics",
+    "split": "test",
+    "builder_config": builder_config_name(config["data"]),
+    "video_auc": auc,
+    "video_auc_ci": list(ci),
+    "video_acc": 0.7,
+    "video_eer": 0.2,
+    "clip_auc": auc,
+    "clip_auc_ci": list(ci),
+    "per_method": {},
+    "per_compression": {"c23": {}},
+  }
   (w / "eval" / "faceforensics_test.json").write_text(json.dumps(report))
   return w
 
@@ -51,12 +60,16 @@ def test_single_runs_show_their_bootstrap_interval_and_baselines_are_rows(tmp_pa
 
 def test_diagnostics_matrix_rows_are_branches_and_columns_methods(tmp_path):
   runs = []
-  for method, branches, auc in (("Shuffled", "spatial", 0.52), ("Shuffled", "temporal", 0.97),
-                                ("ChromaShift", "micro", 0.49),
-                                ("ChromaShift", "spatial,temporal,micro,micro_temporal", 0.99)):
+  for method, branches, auc in (
+    ("Shuffled", "spatial", 0.52),
+    ("Shuffled", "temporal", 0.97),
+    ("ChromaShift", "micro", 0.49),
+    ("ChromaShift", "spatial,temporal,micro,micro_temporal", 0.99),
+  ):
     name = f"{method}_{branches.replace(',', '+')}"
-    runs.append(_workdir(tmp_path, name, _config(**{"data.methods": method,
-                                                     "model.branches": branches}), auc))
+    runs.append(
+      _workdir(tmp_path, name, _config(**{"data.methods": method, "model.branches": branches}), auc)
+    )
   runs.append(_workdir(tmp_path, "default", _config(), 0.9))  # not a diagnostic run
   out = tmp_path / "tables"
   assert tables.main(["--workdirs", *map(str, runs), "--out", str(out)]) == 0

@@ -24,39 +24,68 @@ CKPT_EVERY = 3
 
 def _overrides(data_dir: Path, **extra) -> list[str]:
   values = {
-      "data.data_dir": str(data_dir), "data.manual_dir": "/nonexistent", "data.synthetic": False,
-      "num_train_steps": NUM_STEPS, "checkpoint_every_steps": CKPT_EVERY, "eval_every_steps": 0,
-      "eval_splits": "()", "batch_size": 8, **extra}
+    "data.data_dir": str(data_dir),
+    "data.manual_dir": "/nonexistent",
+    "data.synthetic": False,
+    "num_train_steps": NUM_STEPS,
+    "checkpoint_every_steps": CKPT_EVERY,
+    "eval_every_steps": 0,
+    "eval_splits": "()",
+    "batch_size": 8,
+    **extra,
+  }
   return [f"--config.{k}={v}" for k, v in values.items()]
 
 
 def _command(workdir: Path, data_dir: Path, step_delay_s: float = 0.0, **extra) -> list[str]:
   # A slowed-down run adds a sleep hook to the loop (tests/slow_train.py), else `ddf.train`.
-  entry = (["tests/slow_train.py", "--step_delay_s", str(step_delay_s)] if step_delay_s
-           else ["-m", "ddf.train"])
-  return [sys.executable, *entry, "--config", "configs/default.py:tiny",
-          "--workdir", str(workdir), *_overrides(data_dir, **extra)]
+  entry = (
+    ["tests/slow_train.py", "--step_delay_s", str(step_delay_s)]
+    if step_delay_s
+    else ["-m", "ddf.train"]
+  )
+  return [
+    sys.executable,
+    *entry,
+    "--config",
+    "configs/default.py:tiny",
+    "--workdir",
+    str(workdir),
+    *_overrides(data_dir, **extra),
+  ]
 
 
 def _env(cache: Path, devices: int = 1) -> dict[str, str]:
   env = dict(os.environ)
-  env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-             JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONPATH=str(REPO))
+  env.update(
+    XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    JAX_COMPILATION_CACHE_DIR=str(cache),
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    PYTHONPATH=str(REPO),
+  )
   return env
 
 
 def _run(workdir: Path, data_dir: Path, cache: Path, devices: int = 1, **extra) -> None:
-  proc = subprocess.run(_command(workdir, data_dir, **extra), cwd=REPO, env=_env(cache, devices),
-                        capture_output=True, text=True, timeout=900)
+  proc = subprocess.run(
+    _command(workdir, data_dir, **extra),
+    cwd=REPO,
+    env=_env(cache, devices),
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
   assert proc.returncode == 0, proc.stderr[-4000:]
 
 
 def _params(workdir: Path, step: int = NUM_STEPS) -> dict[str, np.ndarray]:
   # Host numpy arrays: checkpoints of an 8-device mesh restore in this 1-device process.
   restored = restore_on_host((workdir / "checkpoints" / str(step) / "state").absolute())
-  return {jax.tree_util.keystr(k): np.asarray(v)
-          for k, v in jax.tree_util.tree_leaves_with_path(restored["params"])}
+  return {
+    jax.tree_util.keystr(k): np.asarray(v)
+    for k, v in jax.tree_util.tree_leaves_with_path(restored["params"])
+  }
 
 
 def _losses(workdir: Path) -> dict[int, float]:
@@ -98,8 +127,13 @@ def test_resume_after_sigkill_matches_uninterrupted_run(reference, tiny_dataset,
   _, data_dir = tiny_dataset
   workdir = tmp_path / "killed"
   # Slow steps (a fault-injection hook) so that the kill lands mid-run, after checkpoint 3.
-  proc = subprocess.Popen(_command(workdir, data_dir, step_delay_s=2.0), cwd=REPO,
-                          env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+  proc = subprocess.Popen(
+    _command(workdir, data_dir, step_delay_s=2.0),
+    cwd=REPO,
+    env=_env(cache),
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.PIPE,
+  )
   committed = workdir / "checkpoints" / str(CKPT_EVERY)
   deadline = time.time() + 600
   while not committed.exists() and time.time() < deadline and proc.poll() is None:
@@ -141,14 +175,21 @@ def test_two_processes_match_one_process(tiny_dataset, tmp_path, cache):
     os.environ.clear()
     os.environ.update(env_backup)
   assert codes == [0, 0]
-  np.testing.assert_allclose(list(_losses(two).values()), list(_losses(one).values()),
-                             atol=1e-5, rtol=0)
+  np.testing.assert_allclose(
+    list(_losses(two).values()), list(_losses(one).values()), atol=1e-5, rtol=0
+  )
   _assert_params_close(_params(two), _params(one), atol=1e-5)
 
 
 def test_non_finite_loss_stops_with_the_step(tiny_dataset, tmp_path, cache):
   _, data_dir = tiny_dataset
-  proc = subprocess.run(_command(tmp_path / "nan", data_dir, learning_rate="inf"), cwd=REPO,
-                        env=_env(cache), capture_output=True, text=True, timeout=900)
+  proc = subprocess.run(
+    _command(tmp_path / "nan", data_dir, learning_rate="inf"),
+    cwd=REPO,
+    env=_env(cache),
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
   assert proc.returncode != 0
   assert "Non-finite loss or gradient at step 2" in proc.stderr

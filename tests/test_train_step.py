@@ -15,11 +15,19 @@ from ddf.models import build_detector, frame_features
 def _config(**changes):
   """The tiny config, without BatchNorm (vgg_tiny, no micro branch) and without dropout."""
   c = default.get_config("tiny")
-  c.update_from_flattened_dict({
-      "model.spatial.arch": "vgg_tiny", "model.branches": "spatial,temporal",
-      "model.temporal.hidden_sizes": (4,), "model.temporal.dropout": 0.0,
-      "model.head.dropout": 0.0, "batch_size": 4, "learning_rate": 1e-2, "warmup_steps": 0,
-      **changes})
+  c.update_from_flattened_dict(
+    {
+      "model.spatial.arch": "vgg_tiny",
+      "model.branches": "spatial,temporal",
+      "model.temporal.hidden_sizes": (4,),
+      "model.temporal.dropout": 0.0,
+      "model.head.dropout": 0.0,
+      "batch_size": 4,
+      "learning_rate": 1e-2,
+      "warmup_steps": 0,
+      **changes,
+    }
+  )
   return c
 
 
@@ -34,13 +42,16 @@ def _state(config):
 def _batch(config, seed=0):
   rng = np.random.default_rng(seed)
   s, t = config.data.crop_size, config.data.clip_len
-  return {"clips": jnp.asarray(rng.integers(0, 256, (config.batch_size, t, s, s, 3), np.uint8)),
-          "label": jnp.asarray([0, 1, 1, 0][:config.batch_size], jnp.int32)}
+  return {
+    "clips": jnp.asarray(rng.integers(0, 256, (config.batch_size, t, s, s, 3), np.uint8)),
+    "label": jnp.asarray([0, 1, 1, 0][: config.batch_size], jnp.int32),
+  }
 
 
 def _step(config, state, batch):
   return jax.jit(lambda st, b: train_lib.train_step(st, b, jax.random.key(3), config=config))(
-      state, batch)
+    state, batch
+  )
 
 
 def _leaves(tree):
@@ -56,10 +67,10 @@ def test_two_accumulation_micro_steps_equal_one_step():
   assert bool(finite_a) and bool(finite_b)
   for x, y in zip(_leaves(a.params), _leaves(b.params), strict=True):
     np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
-  assert float(metrics_a.loss.compute()) == pytest.approx(float(metrics_b.loss.compute()),
-                                                         rel=1e-5)
-  assert any(not np.array_equal(x, y) for x, y in zip(_leaves(state.params), _leaves(a.params),
-                                                       strict=True))
+  assert float(metrics_a.loss.compute()) == pytest.approx(float(metrics_b.loss.compute()), rel=1e-5)
+  assert any(
+    not np.array_equal(x, y) for x, y in zip(_leaves(state.params), _leaves(a.params), strict=True)
+  )
 
 
 def test_a_non_finite_step_leaves_the_state_unchanged():
@@ -72,13 +83,18 @@ def test_a_non_finite_step_leaves_the_state_unchanged():
   features = frame_features(build_detector(config.model), variables, frames)
   poisoned = np.asarray(features["backbone_maps"]).copy()
   poisoned[0, 0, 0, 0] = np.nan
-  nan_batch = {"backbone_maps": jnp.asarray(poisoned.reshape(4, -1, *poisoned.shape[1:])),
-               "label": batch["label"]}
+  nan_batch = {
+    "backbone_maps": jnp.asarray(poisoned.reshape(4, -1, *poisoned.shape[1:])),
+    "label": batch["label"],
+  }
   new, _, finite = _step(config, state, nan_batch)
   assert not bool(finite)
   assert int(new.step) == int(state.step) + 1
-  for x, y in zip(_leaves((state.params, state.opt_state, state.batch_stats)),
-                  _leaves((new.params, new.opt_state, new.batch_stats)), strict=True):
+  for x, y in zip(
+    _leaves((state.params, state.opt_state, state.batch_stats)),
+    _leaves((new.params, new.opt_state, new.batch_stats)),
+    strict=True,
+  ):
     np.testing.assert_array_equal(x, y)
 
 
@@ -90,5 +106,8 @@ def test_frozen_backbone_does_not_move_and_the_rest_does():
   for x, y in zip(_leaves(state.params["backbone"]), _leaves(new.params["backbone"]), strict=True):
     np.testing.assert_array_equal(x, y)
   rest = [k for k in state.params if k != "backbone"]
-  assert any(not np.array_equal(x, y) for k in rest
-             for x, y in zip(_leaves(state.params[k]), _leaves(new.params[k]), strict=True))
+  assert any(
+    not np.array_equal(x, y)
+    for k in rest
+    for x, y in zip(_leaves(state.params[k]), _leaves(new.params[k]), strict=True)
+  )

@@ -134,7 +134,10 @@ def test_bilstm_parity_with_keras(units, tmp_path):
 def test_cli_roundtrip_and_merge(keras_vgg16, tmp_path):
   x, ref, (legacy, _) = keras_vgg16
   out_dir = str(tmp_path / "vgg16_ckpt")
-  assert weights.main(["--from", "keras", "--arch", "vgg16", "--input", legacy, "--output", out_dir]) == 0
+  assert (
+    weights.main(["--from", "keras", "--arch", "vgg16", "--input", legacy, "--output", out_dir])
+    == 0
+  )
   meta = json.load(open(os.path.join(out_dir, "meta.json")))
   assert meta["arch"] == "vgg16" and meta["normalization"] == "caffe"
   assert meta["source_file"] == os.path.abspath(legacy)

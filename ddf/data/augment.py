@@ -9,8 +9,9 @@ import ml_collections
 import numpy as np
 
 
-def augment_clip(clip: np.ndarray, rng: np.random.Generator,
-                 cfg: ml_collections.ConfigDict) -> np.ndarray:
+def augment_clip(
+  clip: np.ndarray, rng: np.random.Generator, cfg: ml_collections.ConfigDict
+) -> np.ndarray:
   """[T, H, W, 3] uint8 -> [T, H, W, 3] uint8: flip, colour jitter, JPEG re-encoding, blur."""
   out = clip
   if cfg.get("flip", False) and rng.random() < 0.5:

@@ -20,38 +20,63 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m ddf.data.build", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--dataset", default="faceforensics",
-                      help="faceforensics | celeb_df | dfdc | dfd | deeper_forensics")
-  parser.add_argument("--manual_dir", required=True,
-                      help="the dataset's download tree (FF++: with splits/).")
+  parser = argparse.ArgumentParser(
+    prog="python -m ddf.data.build",
+    description=__doc__,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
+  parser.add_argument(
+    "--dataset",
+    default="faceforensics",
+    help="faceforensics | celeb_df | dfdc | dfd | deeper_forensics",
+  )
+  parser.add_argument(
+    "--manual_dir", required=True, help="the dataset's download tree (FF++: with splits/)."
+  )
   parser.add_argument("--data_dir", required=True, help="where the TFDS dataset is written.")
-  parser.add_argument("--config", default=None,
-                      help="the dataset's config (default: listed first above)")
+  parser.add_argument(
+    "--config", default=None, help="the dataset's config (default: listed first above)"
+  )
   parser.add_argument("--frames_per_video", type=int, default=32)
   parser.add_argument("--crop_size", type=int, default=256)
-  parser.add_argument("--sampling", default="windows", choices=("windows", "uniform"),
-                      help="windows of consecutive frames (default) or evenly spaced frames")
+  parser.add_argument(
+    "--sampling",
+    default="windows",
+    choices=("windows", "uniform"),
+    help="windows of consecutive frames (default) or evenly spaced frames",
+  )
   parser.add_argument("--num_windows", type=int, default=4)
   parser.add_argument("--margin", type=float, default=1.3)
-  parser.add_argument("--min_face_size", type=int, default=40,
-                      help="smallest face side in original pixels")
-  parser.add_argument("--methods", default=None,
-                      help="FF++ only, comma-separated (default: the four classic methods)")
+  parser.add_argument(
+    "--min_face_size", type=int, default=40, help="smallest face side in original pixels"
+  )
+  parser.add_argument(
+    "--methods", default=None, help="FF++ only, comma-separated (default: the four classic methods)"
+  )
   parser.add_argument("--workers", type=int, default=0, help="0 = all cores.")
-  parser.add_argument("--detect_on_accelerator", action="store_true",
-                      help="detect faces on the accelerator, in this process, in batches")
+  parser.add_argument(
+    "--detect_on_accelerator",
+    action="store_true",
+    help="detect faces on the accelerator, in this process, in batches",
+  )
   args = parser.parse_args(argv)
   from ddf.data import build_lib
 
   try:
-    builder = build_lib.get_builder(args.data_dir, args.config, args.frames_per_video, args.crop_size,
-                          args.methods, args.workers, margin=args.margin,
-                          min_face_size=args.min_face_size, sampling=args.sampling,
-                          num_windows=args.num_windows,
-                          detect_on_accelerator=args.detect_on_accelerator,
-                          dataset=args.dataset)
+    builder = build_lib.get_builder(
+      args.data_dir,
+      args.config,
+      args.frames_per_video,
+      args.crop_size,
+      args.methods,
+      args.workers,
+      margin=args.margin,
+      min_face_size=args.min_face_size,
+      sampling=args.sampling,
+      num_windows=args.num_windows,
+      detect_on_accelerator=args.detect_on_accelerator,
+      dataset=args.dataset,
+    )
     if builder.data_path.exists():
       print(f"Already built: {builder.data_dir}")
       return 0
@@ -59,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  print(f"Built {builder.info.full_name} in {builder.data_dir}: "
-        + ", ".join(f"{k}={v.num_examples}" for k, v in builder.info.splits.items()))
+  print(
+    f"Built {builder.info.full_name} in {builder.data_dir}: "
+    + ", ".join(f"{k}={v.num_examples}" for k, v in builder.info.splits.items())
+  )
   return 0
 
 

@@ -26,15 +26,25 @@ from ddf.data.video_builder import BuildOptions, VideoBuilder
 
 # Every dataset `python -m ddf.data.build --dataset NAME` builds, by TFDS name.
 DATASETS: dict[str, type[VideoBuilder]] = {
-    cls.name: cls for cls in (Faceforensics, CelebDf, Dfdc, Dfd, DeeperForensics)}
+  cls.name: cls for cls in (Faceforensics, CelebDf, Dfdc, Dfd, DeeperForensics)
+}
 
 
-def get_builder(data_dir: str | os.PathLike, config: str | None = None,
-                frames_per_video: int = 32, crop_size: int = 256,
-                methods: tuple[str, ...] | str | None = None, num_workers: int = 0, *,
-                margin: float = 1.3, min_face_size: int = 40, sampling: str = "windows",
-                num_windows: int = 4, detect_on_accelerator: bool = False,
-                dataset: str = "faceforensics") -> VideoBuilder:
+def get_builder(
+  data_dir: str | os.PathLike,
+  config: str | None = None,
+  frames_per_video: int = 32,
+  crop_size: int = 256,
+  methods: tuple[str, ...] | str | None = None,
+  num_workers: int = 0,
+  *,
+  margin: float = 1.3,
+  min_face_size: int = 40,
+  sampling: str = "windows",
+  num_windows: int = 4,
+  detect_on_accelerator: bool = False,
+  dataset: str = "faceforensics",
+) -> VideoBuilder:
   """The builder of `dataset` for these options (nothing is built or read yet).
 
   `config` is the dataset's registered config (FF++: `c23` (default), `c40`, `raw`; see
@@ -45,18 +55,28 @@ def get_builder(data_dir: str | os.PathLike, config: str | None = None,
   if dataset not in DATASETS:
     raise ValueError(f"Unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}.")
   cls = DATASETS[dataset]
-  options: dict = dict(frames_per_video=frames_per_video, crop_size=crop_size, margin=margin,
-                       min_face_size=min_face_size, sampling=sampling, num_windows=num_windows)
+  options: dict = dict(
+    frames_per_video=frames_per_video,
+    crop_size=crop_size,
+    margin=margin,
+    min_face_size=min_face_size,
+    sampling=sampling,
+    num_windows=num_windows,
+  )
   if methods is not None:
     if cls is not Faceforensics:
       raise ValueError(f"methods are an FF++ option; {dataset} has none.")
     options["methods"] = methods
   cfg = cls.make_builder_config(config, **options)
   registered = cls.builder_configs.get(cfg.name)
-  builder = cls(config=cfg.name if registered is not None else cfg,
-                data_dir=os.path.expanduser(str(data_dir)), file_format="array_record")
-  builder.build_options = BuildOptions(num_workers=num_workers,
-                                       detect_on_accelerator=detect_on_accelerator)
+  builder = cls(
+    config=cfg.name if registered is not None else cfg,
+    data_dir=os.path.expanduser(str(data_dir)),
+    file_format="array_record",
+  )
+  builder.build_options = BuildOptions(
+    num_workers=num_workers, detect_on_accelerator=detect_on_accelerator
+  )
   return builder
 
 
@@ -65,8 +85,9 @@ def build(builder: VideoBuilder, manual_dir: str | os.PathLike) -> VideoBuilder:
   manual_dir = Path(os.path.expanduser(str(manual_dir)))
   builder.check_manual_dir(manual_dir)
   builder.download_and_prepare(
-      file_format="array_record",
-      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    file_format="array_record",
+    download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)),
+  )
   return builder
 
 
@@ -86,12 +107,15 @@ def synthetic_dirs(data: ml_collections.ConfigDict) -> tuple[Path, Path]:
   from ddf.data import synthetic_lib as synthetic
 
   settings = synthetic_settings(data)
-  key = json.dumps({"settings": settings, "generator": synthetic.GENERATOR_VERSION},
-                   sort_keys=True, default=list)
+  key = json.dumps(
+    {"settings": settings, "generator": synthetic.GENERATOR_VERSION}, sort_keys=True, default=list
+  )
   digest = hashlib.sha256(key.encode()).hexdigest()[:8]
   pairs = "-".join(str(p) for p in settings["pairs"])
-  slug = (f"p{pairs}_s{settings['size']}_f{settings['num_frames']}"
-          f"_d{settings['difficulty']:g}_seed{settings['seed']}_{digest}")
+  slug = (
+    f"p{pairs}_s{settings['size']}_f{settings['num_frames']}"
+    f"_d{settings['difficulty']:g}_seed{settings['seed']}_{digest}"
+  )
   root = Path(os.path.expanduser(str(data.manual_dir)))
   return root / slug, Path(os.path.expanduser(str(data.data_dir))) / "synthetic" / slug
 
@@ -100,16 +124,24 @@ def data_dirs(data: ml_collections.ConfigDict) -> tuple[Path, Path]:
   """(manual_dir, data_dir) a config reads: as given, or per synthetic settings."""
   if data.get("synthetic", False):
     return synthetic_dirs(data)
-  return Path(os.path.expanduser(str(data.manual_dir))), Path(os.path.expanduser(str(data.data_dir)))
+  return Path(os.path.expanduser(str(data.manual_dir))), Path(
+    os.path.expanduser(str(data.data_dir))
+  )
 
 
 def stored_options(data: Any) -> dict[str, Any]:
   """`make_config` arguments of a config's `data` field (a ConfigDict or a plain dict)."""
   get = data.get
-  return dict(compression=get("config"), frames_per_video=get("frames_per_video"),
-              crop_size=get("crop_size"), methods=get("methods"), margin=get("margin", 1.3),
-              min_face_size=get("min_face_size", 40), sampling=get("sampling", "uniform"),
-              num_windows=get("num_windows", 1))
+  return dict(
+    compression=get("config"),
+    frames_per_video=get("frames_per_video"),
+    crop_size=get("crop_size"),
+    methods=get("methods"),
+    margin=get("margin", 1.3),
+    min_face_size=get("min_face_size", 40),
+    sampling=get("sampling", "uniform"),
+    num_windows=get("num_windows", 1),
+  )
 
 
 def builder_config_name(data: Any) -> str:
@@ -125,8 +157,12 @@ def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -
   manual_dir, data_dir = data_dirs(data)
   options = stored_options(data)
   builder = get_builder(
-      data_dir, options.pop("compression"), num_workers=data.get("build_workers", 0),
-      detect_on_accelerator=data.get("detect_on_accelerator", False), **options)
+    data_dir,
+    options.pop("compression"),
+    num_workers=data.get("build_workers", 0),
+    detect_on_accelerator=data.get("detect_on_accelerator", False),
+    **options,
+  )
   if not prepare or builder.data_path.exists():
     return builder
   if data.get("synthetic", False):
@@ -137,8 +173,10 @@ def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -
       synthetic.generate(manual_dir, **synthetic_settings(data))
   elif not (manual_dir / "splits").exists():
     raise FileNotFoundError(
-        f"data.manual_dir={manual_dir} has no splits/ folder and data.synthetic is False.\n\n"
-        + Faceforensics.MANUAL_DOWNLOAD_INSTRUCTIONS)
-  print(f"Building {builder.name}/{builder.builder_config.name} into {builder.data_dir} ...",
-        flush=True)
+      f"data.manual_dir={manual_dir} has no splits/ folder and data.synthetic is False.\n\n"
+      + Faceforensics.MANUAL_DOWNLOAD_INSTRUCTIONS
+    )
+  print(
+    f"Building {builder.name}/{builder.builder_config.name} into {builder.data_dir} ...", flush=True
+  )
   return build(builder, manual_dir)

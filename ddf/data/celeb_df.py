@@ -48,8 +48,9 @@ def read_test_list(path: Path) -> list[tuple[int, str]]:
       continue
     parts = line.split()
     if len(parts) != 2 or parts[0] not in ("0", "1"):
-      raise ValueError(f"{path}:{number}: expected `<1 real | 0 fake> <relative path>`, "
-                       f"found {line!r}")
+      raise ValueError(
+        f"{path}:{number}: expected `<1 real | 0 fake> <relative path>`, found {line!r}"
+      )
     out.append((1 - int(parts[0]), parts[1]))
   return out
 
@@ -89,7 +90,10 @@ class CelebDf(VideoBuilder):
     listed = read_test_list(self.require(root / TEST_LIST, "the Celeb-DF test list"))
     test = [video_entry(root, relative, label) for label, relative in listed]
     in_test = {e.path for e in test}
-    train = [video_entry(root, path.relative_to(root).as_posix(), int(folder == FAKE_DIR))
-             for folder in (*REAL_DIRS, FAKE_DIR)
-             for path in sorted((root / folder).glob("*.mp4")) if path not in in_test]
+    train = [
+      video_entry(root, path.relative_to(root).as_posix(), int(folder == FAKE_DIR))
+      for folder in (*REAL_DIRS, FAKE_DIR)
+      for path in sorted((root / folder).glob("*.mp4"))
+      if path not in in_test
+    ]
     return {"train": train, "test": test}

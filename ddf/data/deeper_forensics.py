@@ -20,9 +20,16 @@ from ddf.data.video_builder import VideoBuilder
 METHOD = "DeeperForensics"
 SPLIT_LIST = "lists/splits/{split}.txt"
 # Each config is a folder of manipulated_videos/ (the same 1,000 names, other perturbations).
-VARIANTS = {name: "raw" for name in (
-    "end_to_end", "reenact_postprocess", *(f"end_to_end_level_{i}" for i in range(1, 6)),
-    "end_to_end_random_level", *(f"end_to_end_mix_{j}_distortions" for j in range(2, 5)))}
+VARIANTS = {
+  name: "raw"
+  for name in (
+    "end_to_end",
+    "reenact_postprocess",
+    *(f"end_to_end_level_{i}" for i in range(1, 6)),
+    "end_to_end_random_level",
+    *(f"end_to_end_mix_{j}_distortions" for j in range(2, 5)),
+  )
+}
 # The FF++ target videos' folder: the first of these on disk (the README asks for c23).
 TARGET_COMPRESSIONS = ("c23", "raw", "c40")
 
@@ -49,26 +56,41 @@ Missing videos (fakes or targets) are counted in the build report.
 
 def read_split(path: Path) -> list[str]:
   """A split list's fake video ids (`000_M101.mp4`, or a path ending in it -> `000_M101`)."""
-  return [PurePosixPath(line.strip()).stem for line in path.read_text().splitlines()
-          if line.strip()]
+  return [
+    PurePosixPath(line.strip()).stem for line in path.read_text().splitlines() if line.strip()
+  ]
 
 
 def target_compression(manual_dir: Path) -> str:
   """The compression of the FF++ target videos: the first in `TARGET_COMPRESSIONS` on disk."""
-  return next((c for c in TARGET_COMPRESSIONS
-               if real_video_path(manual_dir, "000", c).parent.is_dir()), TARGET_COMPRESSIONS[0])
+  return next(
+    (c for c in TARGET_COMPRESSIONS if real_video_path(manual_dir, "000", c).parent.is_dir()),
+    TARGET_COMPRESSIONS[0],
+  )
 
 
-def split_videos(manual_dir: Path, variant: str, targets_compression: str,
-                 fakes: list[str]) -> list[VideoEntry]:
+def split_videos(
+  manual_dir: Path, variant: str, targets_compression: str, fakes: list[str]
+) -> list[VideoEntry]:
   """The split's reals (its fakes' FF++ targets, once each), then its fakes."""
   pairs = [(fake, *fake.split("_", 1)) if "_" in fake else (fake, "", "") for fake in fakes]
   targets = dict.fromkeys(target for _, target, _ in pairs if target)
-  reals = [VideoEntry(t, 0, REAL, "raw", t, t, real_video_path(manual_dir, t, targets_compression))
-           for t in targets]
-  return reals + [VideoEntry(fake, 1, METHOD, "raw", target, source,
-                             manual_dir / "manipulated_videos" / variant / f"{fake}.mp4")
-                  for fake, target, source in pairs]
+  reals = [
+    VideoEntry(t, 0, REAL, "raw", t, t, real_video_path(manual_dir, t, targets_compression))
+    for t in targets
+  ]
+  return reals + [
+    VideoEntry(
+      fake,
+      1,
+      METHOD,
+      "raw",
+      target,
+      source,
+      manual_dir / "manipulated_videos" / variant / f"{fake}.mp4",
+    )
+    for fake, target, source in pairs
+  ]
 
 
 class DeeperForensics(VideoBuilder):
@@ -85,12 +107,17 @@ class DeeperForensics(VideoBuilder):
   booktitle={CVPR}, year={2020}}"""
 
   def split_entries(self, manual_dir: Path) -> dict[str, list[VideoEntry]]:
-    lists = {split: self.require(manual_dir / SPLIT_LIST.format(split=split),
-                                 f"the DeeperForensics {split} list")
-             for split in self.SPLITS}
+    lists = {
+      split: self.require(
+        manual_dir / SPLIT_LIST.format(split=split), f"the DeeperForensics {split} list"
+      )
+      for split in self.SPLITS
+    }
     variant, compression = self.builder_config.variant, target_compression(manual_dir)
-    return {split: split_videos(manual_dir, variant, compression, read_split(path))
-            for split, path in lists.items()}
+    return {
+      split: split_videos(manual_dir, variant, compression, read_split(path))
+      for split, path in lists.items()
+    }
 
   def report_extras(self, manual_dir: Path) -> dict[str, Any]:
     """Which FF++ originals the reals are (`ffpp_targets`: their compression)."""

@@ -58,9 +58,10 @@ def test_entries(manual_dir: Path, compression: str) -> list[VideoEntry]:
   real_dir, fake_dir = reals_dir(manual_dir, compression), fakes_dir(manual_dir, compression)
   fakes = [(path, *parse_fake(path.stem)) for path in sorted(fake_dir.glob("*.mp4"))]
   reals = sorted({p.stem for p in real_dir.glob("*.mp4")} | {t for _, t, _ in fakes if t})
-  return ([VideoEntry(r, 0, REAL, compression, r, r, real_dir / f"{r}.mp4") for r in reals]
-          + [VideoEntry(path.stem, 1, METHOD, compression, target, source, path)
-             for path, target, source in fakes])
+  return [VideoEntry(r, 0, REAL, compression, r, r, real_dir / f"{r}.mp4") for r in reals] + [
+    VideoEntry(path.stem, 1, METHOD, compression, target, source, path)
+    for path, target, source in fakes
+  ]
 
 
 class Dfd(VideoBuilder):
@@ -79,6 +80,8 @@ class Dfd(VideoBuilder):
     compression = self.builder_config.compression
     folders = (reals_dir(manual_dir, compression), fakes_dir(manual_dir, compression))
     if not any(folder.is_dir() for folder in folders):
-      raise FileNotFoundError(f"Missing the DFD {compression} videos: neither {folders[0]} nor "
-                              f"{folders[1]} exists.\n\n{_INSTRUCTIONS}")
+      raise FileNotFoundError(
+        f"Missing the DFD {compression} videos: neither {folders[0]} nor "
+        f"{folders[1]} exists.\n\n{_INSTRUCTIONS}"
+      )
     return {"test": test_entries(manual_dir, compression)}

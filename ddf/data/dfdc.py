@@ -61,8 +61,14 @@ def train_entries(parts: list[Path]) -> list[VideoEntry]:
   for metadata in sorted(parts, key=_part_number):
     for name, info in json.loads(metadata.read_text()).items():
       original = PurePosixPath(info.get("original") or "").stem
-      entries.append(_entry(PurePosixPath(name).stem, info["label"].upper() == "FAKE", original,
-                            metadata.parent / name))
+      entries.append(
+        _entry(
+          PurePosixPath(name).stem,
+          info["label"].upper() == "FAKE",
+          original,
+          metadata.parent / name,
+        )
+      )
   return entries
 
 
@@ -76,8 +82,9 @@ def test_entries(labels: Path, videos: Path) -> list[VideoEntry]:
   for row in rows:
     name = row["filename"].strip()
     name = name if name.endswith(".mp4") else name + ".mp4"
-    entries.append(_entry(PurePosixPath(name).stem, int(float(row["label"])) == 1, "",
-                          videos / name))
+    entries.append(
+      _entry(PurePosixPath(name).stem, int(float(row["label"])) == 1, "", videos / name)
+    )
   return entries
 
 
@@ -88,8 +95,9 @@ def preview_entries(index: Path) -> dict[str, list[VideoEntry]]:
     if info.get("set") not in out:
       raise ValueError(f"{index}: {relative} has set {info.get('set')!r}, not train or test")
     video_id = str(PurePosixPath(relative).with_suffix(""))  # file names repeat across folders.
-    out[info["set"]].append(_entry(video_id, info["label"].lower() == "fake", "",
-                                   index.parent / relative))
+    out[info["set"]].append(
+      _entry(video_id, info["label"].lower() == "fake", "", index.parent / relative)
+    )
   return out
 
 
@@ -113,5 +121,4 @@ class Dfdc(VideoBuilder):
     if not parts:
       self.require(manual_dir / TRAIN_PARTS, "the DFDC training parts (none found)")
     labels = self.require(manual_dir / TEST_LABELS, "the DFDC public test set's labels")
-    return {"train": train_entries(parts),
-            "test": test_entries(labels, manual_dir / TEST_VIDEOS)}
+    return {"train": train_entries(parts), "test": test_entries(labels, manual_dir / TEST_VIDEOS)}

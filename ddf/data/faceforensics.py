@@ -57,23 +57,47 @@ class FaceForensicsConfig(VideoConfig):
 
 
 # The config fields that decide what is stored (all encoded in the config name).
-DATA_OPTIONS = ("compression", "frames_per_video", "crop_size", "margin", "methods",
-                "min_face_size", "sampling", "num_windows")
+DATA_OPTIONS = (
+  "compression",
+  "frames_per_video",
+  "crop_size",
+  "margin",
+  "methods",
+  "min_face_size",
+  "sampling",
+  "num_windows",
+)
 VARIANTS = {c: c for c in COMPRESSIONS}
 
 
-def make_config(compression: str = "c23", frames_per_video: int = 32, crop_size: int = 256,
-                methods: tuple[str, ...] | str = CLASSIC_METHODS, margin: float = 1.3,
-                min_face_size: int = 40, sampling: str = "windows",
-                num_windows: int = 4) -> FaceForensicsConfig:
+def make_config(
+  compression: str = "c23",
+  frames_per_video: int = 32,
+  crop_size: int = 256,
+  methods: tuple[str, ...] | str = CLASSIC_METHODS,
+  margin: float = 1.3,
+  min_face_size: int = 40,
+  sampling: str = "windows",
+  num_windows: int = 4,
+) -> FaceForensicsConfig:
   """A validated config named after every option that differs from the default (`c23_f16_w2`)."""
   if compression not in COMPRESSIONS:
     raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
   methods = parse_methods(methods)
   suffix = "" if methods == CLASSIC_METHODS else "_" + "-".join(m.lower() for m in methods)
   return make_video_config(
-      VARIANTS, compression, frames_per_video, crop_size, margin, min_face_size, sampling,
-      num_windows, config_class=FaceForensicsConfig, suffix=suffix, methods=methods)
+    VARIANTS,
+    compression,
+    frames_per_video,
+    crop_size,
+    margin,
+    min_face_size,
+    sampling,
+    num_windows,
+    config_class=FaceForensicsConfig,
+    suffix=suffix,
+    methods=methods,
+  )
 
 
 class Faceforensics(VideoBuilder):
@@ -81,9 +105,9 @@ class Faceforensics(VideoBuilder):
 
   VERSION = tfds.core.Version("2.0.0")
   RELEASE_NOTES = {
-      "1.0.0": "Initial release.",
-      "2.0.0": "Windows of consecutive frames by default; fakes cropped with their target's face "
-               "track; min_face_size, margin and sampling in the config name; per-split index.",
+    "1.0.0": "Initial release.",
+    "2.0.0": "Windows of consecutive frames by default; fakes cropped with their target's face "
+    "track; min_face_size, margin and sampling in the config name; per-split index.",
   }
   MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
   VARIANTS = VARIANTS
@@ -106,14 +130,17 @@ class Faceforensics(VideoBuilder):
   def split_entries(self, manual_dir: Path) -> dict[str, list[VideoEntry]]:
     """Per official split file (`splits/<split>.json`), its pairs' reals and fakes."""
     cfg = self.builder_config
-    return {split: ffpp_layout.split_entries(manual_dir, split, cfg.compression, cfg.methods)
-            for split in SPLITS}
+    return {
+      split: ffpp_layout.split_entries(manual_dir, split, cfg.compression, cfg.methods)
+      for split in SPLITS
+    }
 
   def check_manual_dir(self, manual_dir: Path) -> None:
     if not (manual_dir / "splits").exists():
       raise FileNotFoundError(
-          f"{manual_dir} has no splits/ folder (the FF++ splits train.json, val.json, "
-          f"test.json).\n\n{_INSTRUCTIONS}")
+        f"{manual_dir} has no splits/ folder (the FF++ splits train.json, val.json, "
+        f"test.json).\n\n{_INSTRUCTIONS}"
+      )
 
   def report_extras(self, manual_dir: Path) -> dict[str, Any]:
     meta = manual_dir / SYNTHETIC_META

@@ -68,26 +68,27 @@ def backbone_variables(params: Any, batch_stats: Any) -> dict[str, Any]:
   return jax.device_get(tree)
 
 
-def fingerprint(data: ml_collections.ConfigDict, builder: Any, split: str, model: FusionDetector,
-                digest: str) -> dict[str, Any]:
+def fingerprint(
+  data: ml_collections.ConfigDict, builder: Any, split: str, model: FusionDetector, digest: str
+) -> dict[str, Any]:
   """Everything the cached arrays depend on (stored in index.json; hashed into the path)."""
   return {
-      "format": FORMAT_VERSION,
-      "dataset": builder.name,
-      "builder_config": builder.builder_config.name,
-      "version": str(builder.version),
-      "split": split,
-      "num_videos": int(builder.info.splits[split].num_examples),
-      "split_bytes": int(builder.info.splits[split].num_bytes),
-      "frames_per_video": int(data.frames_per_video),
-      "crop_size": int(data.crop_size),
-      "inputs": list(feature_inputs(model.branches)),
-      "arch": model.spatial.arch,
-      "spatial_image_size": int(model.spatial.image_size),
-      "micro_image_size": int(model.micro.image_size),
-      "compute_dtype": str(model.dtype),
-      "store_dtype": str(data.feature_cache_dtype),
-      "backbone_digest": digest,
+    "format": FORMAT_VERSION,
+    "dataset": builder.name,
+    "builder_config": builder.builder_config.name,
+    "version": str(builder.version),
+    "split": split,
+    "num_videos": int(builder.info.splits[split].num_examples),
+    "split_bytes": int(builder.info.splits[split].num_bytes),
+    "frames_per_video": int(data.frames_per_video),
+    "crop_size": int(data.crop_size),
+    "inputs": list(feature_inputs(model.branches)),
+    "arch": model.spatial.arch,
+    "spatial_image_size": int(model.spatial.image_size),
+    "micro_image_size": int(model.micro.image_size),
+    "compute_dtype": str(model.dtype),
+    "store_dtype": str(data.feature_cache_dtype),
+    "backbone_digest": digest,
   }
 
 
@@ -107,8 +108,10 @@ class FeatureSource(grain.RandomAccessDataSource):
     self.directory = Path(directory)
     index_path = self.directory / _INDEX
     if not index_path.exists():
-      raise FileNotFoundError(f"{self.directory} is not a complete feature cache (no {_INDEX}); "
-                              "delete it and rerun to recompute it")
+      raise FileNotFoundError(
+        f"{self.directory} is not a complete feature cache (no {_INDEX}); "
+        "delete it and rerun to recompute it"
+      )
     index = json.loads(index_path.read_text())
     self.fingerprint: dict[str, Any] = index["fingerprint"]
     self._videos: list[dict[str, Any]] = index["videos"]
@@ -116,8 +119,10 @@ class FeatureSource(grain.RandomAccessDataSource):
 
   def _open(self) -> dict[str, np.ndarray]:
     if self._arrays is None:  # opened lazily, so the source pickles cheaply to grain workers.
-      self._arrays = {name: np.load(self.directory / f"{name}.npy", mmap_mode="r")
-                      for name in self.fingerprint["inputs"]}
+      self._arrays = {
+        name: np.load(self.directory / f"{name}.npy", mmap_mode="r")
+        for name in self.fingerprint["inputs"]
+      }
     return self._arrays
 
   def __getstate__(self) -> dict[str, Any]:
@@ -129,8 +134,11 @@ class FeatureSource(grain.RandomAccessDataSource):
   def __getitem__(self, index: int) -> dict[str, Any]:
     video = self._videos[int(index)]
     record = {name: array[int(index)] for name, array in self._open().items()}
-    record.update(video, face_found=np.asarray(video["face_found"], bool),
-                  frame_indices=np.asarray(video["frame_indices"], np.int64))
+    record.update(
+      video,
+      face_found=np.asarray(video["face_found"], bool),
+      frame_indices=np.asarray(video["frame_indices"], np.int64),
+    )
     return record
 
   def __repr__(self) -> str:
@@ -149,10 +157,12 @@ def _frame_batches(source: Any, videos: list[int], batch_frames: int, num_frames
   for i in videos:
     frames = source[i]["frames"]
     if len(frames) != num_frames:
-      raise ValueError(f"video {i} stores {len(frames)} frames, expected "
-                       f"frames_per_video={num_frames}; rebuild the dataset")
+      raise ValueError(
+        f"video {i} stores {len(frames)} frames, expected "
+        f"frames_per_video={num_frames}; rebuild the dataset"
+      )
     for start in range(0, len(frames), batch_frames):
-      chunk = frames[start:start + batch_frames]
+      chunk = frames[start : start + batch_frames]
       yield i, start, np.stack([decode_jpeg(f) for f in chunk])
 
 
@@ -180,8 +190,14 @@ def _sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
-def build(directory: Path, fp: dict[str, Any], source: Any, model: FusionDetector,
-          variables: dict[str, Any], batch_frames: int = 64) -> None:
+def build(
+  directory: Path,
+  fp: dict[str, Any],
+  source: Any,
+  model: FusionDetector,
+  variables: dict[str, Any],
+  batch_frames: int = 64,
+) -> None:
   """Computes the features of every stored frame of `source` into `directory` (all processes)."""
   n, num_frames = len(source), fp["frames_per_video"]
   tmp = directory.with_name(directory.name + ".partial")
@@ -192,12 +208,15 @@ def build(directory: Path, fp: dict[str, Any], source: Any, model: FusionDetecto
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name, value in probe.items():
-      np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=store_dtype,
-                                shape=(n, num_frames) + value.shape[1:]).flush()
+      np.lib.format.open_memmap(
+        tmp / f"{name}.npy", mode="w+", dtype=store_dtype, shape=(n, num_frames) + value.shape[1:]
+      ).flush()
   _sync(f"feature cache {directory.name}: files created")
   if not tmp.exists():
-    raise FileNotFoundError(f"process {jax.process_index()} cannot see {tmp}: with several hosts, "
-                            "data.feature_cache_dir must be on a filesystem they all share")
+    raise FileNotFoundError(
+      f"process {jax.process_index()} cannot see {tmp}: with several hosts, "
+      "data.feature_cache_dir must be on a filesystem they all share"
+    )
   arrays = {name: np.load(tmp / f"{name}.npy", mmap_mode="r+") for name in probe}
   mine = list(range(jax.process_index(), n, jax.process_count()))
   t0, done = time.time(), 0
@@ -206,15 +225,21 @@ def build(directory: Path, fp: dict[str, Any], source: Any, model: FusionDetecto
       stored = value.astype(store_dtype)
       if not np.all(np.isfinite(stored)):
         raise FloatingPointError(
-            f"{name} of video {i} ({fp['split']}) does not fit {store_dtype}; set "
-            "--config.data.feature_cache_dtype=float32")
-      arrays[name][i, start:start + len(frames)] = stored
+          f"{name} of video {i} ({fp['split']}) does not fit {store_dtype}; set "
+          "--config.data.feature_cache_dtype=float32"
+        )
+      arrays[name][i, start : start + len(frames)] = stored
     done += len(frames)
   for array in arrays.values():
     array.flush()
   del arrays
-  logging.info("feature cache %s: %d frames in %.1fs (process %d)", directory.name, done,
-               time.time() - t0, jax.process_index())
+  logging.info(
+    "feature cache %s: %d frames in %.1fs (process %d)",
+    directory.name,
+    done,
+    time.time() - t0,
+    jax.process_index(),
+  )
   _sync(f"feature cache {directory.name}: features written")
   if jax.process_index() == 0:
     (tmp / _INDEX).write_text(json.dumps({"fingerprint": fp, "videos": source.index()}))
@@ -235,13 +260,20 @@ def _exists_everywhere(path: Path) -> bool:
     return exists
   flags = multihost_utils.process_allgather(np.array([exists]))
   if flags.any() and not flags.all():
-    raise FileNotFoundError(f"{path} exists on some hosts only: data.feature_cache_dir must be on "
-                            "a filesystem all hosts share")
+    raise FileNotFoundError(
+      f"{path} exists on some hosts only: data.feature_cache_dir must be on "
+      "a filesystem all hosts share"
+    )
   return exists
 
 
-def prepare(data: ml_collections.ConfigDict, builder: Any, splits: tuple[str, ...],
-            model: FusionDetector, variables: dict[str, Any]) -> dict[str, FeatureSource]:
+def prepare(
+  data: ml_collections.ConfigDict,
+  builder: Any,
+  splits: tuple[str, ...],
+  model: FusionDetector,
+  variables: dict[str, Any],
+) -> dict[str, FeatureSource]:
   """The cached splits for this backbone (host-local `variables`), computed where missing."""
   digest = weights_digest(variables)
   sources = {}
@@ -253,9 +285,16 @@ def prepare(data: ml_collections.ConfigDict, builder: Any, splits: tuple[str, ..
     else:
       _say(f"Computing the {model.spatial.arch} features of {split} into {directory} ...")
       t0 = time.time()
-      build(directory, fp, RecordSource(builder, split), model, variables,
-            int(data.get("feature_cache_batch_frames", 64)))
-      _say(f"  {fp['num_videos']} videos x {fp['frames_per_video']} frames in "
-           f"{time.time() - t0:.1f}s")
+      build(
+        directory,
+        fp,
+        RecordSource(builder, split),
+        model,
+        variables,
+        int(data.get("feature_cache_batch_frames", 64)),
+      )
+      _say(
+        f"  {fp['num_videos']} videos x {fp['frames_per_video']} frames in {time.time() - t0:.1f}s"
+      )
     sources[split] = FeatureSource(directory)
   return sources

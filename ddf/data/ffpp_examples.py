@@ -41,8 +41,7 @@ class ExampleOptions:
   detect_on_accelerator: bool = False  # else: CPU, one thread per worker process.
 
   def indices(self, total: int) -> np.ndarray:
-    return sampling_lib.frame_indices(total, self.frames_per_video, self.sampling,
-                                      self.num_windows)
+    return sampling_lib.frame_indices(total, self.frames_per_video, self.sampling, self.num_windows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +69,9 @@ class ExampleResult:
   warnings: list[str] = dataclasses.field(default_factory=list)
   frames_without_face: int = 0
   track: TargetTrack | None = None  # a real video's track, for its fakes.
-  face_source: str = "detected"  # "detected", or "target" for a fake cropped with its target's track.
+  face_source: str = (
+    "detected"  # "detected", or "target" for a fake cropped with its target's track.
+  )
   own_track_reason: str | None = None  # why a fake did not use its target's track.
   worker: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -104,10 +105,16 @@ def init_worker(options: ExampleOptions, worker_process: bool = True) -> None:
     jax.config.update("jax_platforms", "cpu")
   from ddf.faces import FacePipeline
 
-  _PIPELINE = FacePipeline(crop_size=options.crop_size, margin=options.margin,
-                           min_face_size=options.min_face_size)
-  _WORKER.update(options=_face_options(options), pid=os.getpid(), platform=jax.devices()[0].platform,
-                 cv2_threads=cv2.getNumThreads(), xla_flags=os.environ.get("XLA_FLAGS", ""))
+  _PIPELINE = FacePipeline(
+    crop_size=options.crop_size, margin=options.margin, min_face_size=options.min_face_size
+  )
+  _WORKER.update(
+    options=_face_options(options),
+    pid=os.getpid(),
+    platform=jax.devices()[0].platform,
+    cv2_threads=cv2.getNumThreads(),
+    xla_flags=os.environ.get("XLA_FLAGS", ""),
+  )
 
 
 def _face_options(options: ExampleOptions) -> tuple:
@@ -122,8 +129,9 @@ def worker_stats() -> dict[str, Any]:
 
 
 def encode_jpeg(image_rgb: np.ndarray, quality: int) -> bytes:
-  ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR),
-                         [cv2.IMWRITE_JPEG_QUALITY, quality])
+  ok, buf = cv2.imencode(
+    ".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+  )
   if not ok:
     raise RuntimeError("OpenCV failed to encode a JPEG frame")
   return buf.tobytes()
@@ -146,8 +154,13 @@ def frame_landmarks(crop_landmarks: np.ndarray, matrices: np.ndarray) -> np.ndar
   return out
 
 
-def _faces(entry: VideoEntry, video, options: ExampleOptions, target: TargetTrack | None,
-           result: ExampleResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _faces(
+  entry: VideoEntry,
+  video,
+  options: ExampleOptions,
+  target: TargetTrack | None,
+  result: ExampleResult,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(crops [T, S, S, 3], crop landmarks [T, 5, 2], face_found [T]) of one video."""
   from ddf.faces import align as align_lib
 
@@ -155,8 +168,9 @@ def _faces(entry: VideoEntry, video, options: ExampleOptions, target: TargetTrac
     if target is None:
       result.own_track_reason = f"target {entry.target_id} was not built"
     elif target.total_frames != video.total_frames:
-      result.own_track_reason = (f"target {entry.target_id} has {target.total_frames} frames, "
-                                 f"this fake {video.total_frames}")
+      result.own_track_reason = (
+        f"target {entry.target_id} has {target.total_frames} frames, this fake {video.total_frames}"
+      )
     else:
       result.face_source = "target"
       crops, landmarks = [], []
@@ -168,13 +182,15 @@ def _faces(entry: VideoEntry, video, options: ExampleOptions, target: TargetTrac
   track = _PIPELINE(video.frames)
   found = np.asarray(track.face_found, bool)
   if entry.label == 0:
-    result.track = TargetTrack(video.total_frames, frame_landmarks(track.landmarks, track.matrices),
-                               found)
+    result.track = TargetTrack(
+      video.total_frames, frame_landmarks(track.landmarks, track.matrices), found
+    )
   return track.crops, track.landmarks, found
 
 
-def make_example(entry: VideoEntry, options: ExampleOptions,
-                 target: TargetTrack | None = None) -> ExampleResult:
+def make_example(
+  entry: VideoEntry, options: ExampleOptions, target: TargetTrack | None = None
+) -> ExampleResult:
   """Reads, aligns and encodes one video (a fake with `target`'s track). Never raises."""
   from ddf.data.video import VideoError, read_frames
 
@@ -191,41 +207,54 @@ def make_example(entry: VideoEntry, options: ExampleOptions,
   return result
 
 
-def _make(entry: VideoEntry, options: ExampleOptions, target: TargetTrack | None,
-          result: ExampleResult, read_frames) -> dict[str, Any] | None:
+def _make(
+  entry: VideoEntry,
+  options: ExampleOptions,
+  target: TargetTrack | None,
+  result: ExampleResult,
+  read_frames,
+) -> dict[str, Any] | None:
   video = read_frames(entry.path, sampler=options.indices)
-  window = sampling_lib.window_length(options.frames_per_video, options.sampling,
-                                      options.num_windows)
+  window = sampling_lib.window_length(
+    options.frames_per_video, options.sampling, options.num_windows
+  )
   if video.total_frames < window:
-    result.skipped = (f"too short: {entry.path}: {video.total_frames} frames, fewer than one "
-                      f"window of {window} consecutive frames")
+    result.skipped = (
+      f"too short: {entry.path}: {video.total_frames} frames, fewer than one "
+      f"window of {window} consecutive frames"
+    )
     return None
   if video.total_frames < options.frames_per_video and options.sampling == "uniform":
     result.warnings.append(
-        f"{entry.path}: only {video.total_frames} frames, fewer than the "
-        f"{options.frames_per_video} asked; frames repeat")
+      f"{entry.path}: only {video.total_frames} frames, fewer than the "
+      f"{options.frames_per_video} asked; frames repeat"
+    )
   crops, landmarks, found = _faces(entry, video, options, target, result)
   result.frames_without_face = int((~found).sum())
   if found.mean() < MIN_FACE_FRACTION:
-    result.skipped = (f"no face: {entry.path}: a face was found in {int(found.sum())} of "
-                      f"{len(found)} sampled frames")
+    result.skipped = (
+      f"no face: {entry.path}: a face was found in {int(found.sum())} of "
+      f"{len(found)} sampled frames"
+    )
     result.track = None
     return None
   if result.frames_without_face:
-    result.warnings.append(f"{entry.path}: no face in {result.frames_without_face} of "
-                           f"{len(found)} sampled frames (kept, flagged in face_found)")
+    result.warnings.append(
+      f"{entry.path}: no face in {result.frames_without_face} of "
+      f"{len(found)} sampled frames (kept, flagged in face_found)"
+    )
   return {
-      "video_id": entry.video_id,
-      "label": entry.label,
-      "method": entry.method,
-      "compression": entry.compression,
-      "target_id": entry.target_id,
-      "source_id": entry.source_id,
-      "frames": [encode_jpeg(c, options.jpeg_quality) for c in crops],
-      "landmarks": np.asarray(landmarks, np.float32),
-      "face_found": found,
-      "frame_indices": np.asarray(video.indices, np.int32),
-      "fps": np.float32(video.fps),
-      "original_height": np.int32(video.height),
-      "original_width": np.int32(video.width),
+    "video_id": entry.video_id,
+    "label": entry.label,
+    "method": entry.method,
+    "compression": entry.compression,
+    "target_id": entry.target_id,
+    "source_id": entry.source_id,
+    "frames": [encode_jpeg(c, options.jpeg_quality) for c in crops],
+    "landmarks": np.asarray(landmarks, np.float32),
+    "face_found": found,
+    "frame_indices": np.asarray(video.indices, np.int32),
+    "fps": np.float32(video.fps),
+    "original_height": np.int32(video.height),
+    "original_width": np.int32(video.width),
   }

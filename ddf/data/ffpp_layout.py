@@ -42,9 +42,10 @@ def parse_methods(methods: str | tuple[str, ...] | list[str]) -> tuple[str, ...]
   for m in methods:
     if m == "DeepFakeDetection":
       raise ValueError(
-          "DeepFakeDetection uses the actors' videos (original_sequences/actors) and its own ids, "
-          "not the official FF++ pair splits; build it as a separate dataset. "
-          f"Supported methods: {', '.join(ALL_METHODS)}.")
+        "DeepFakeDetection uses the actors' videos (original_sequences/actors) and its own ids, "
+        "not the official FF++ pair splits; build it as a separate dataset. "
+        f"Supported methods: {', '.join(ALL_METHODS)}."
+      )
     if m not in ALL_METHODS:
       raise ValueError(f"Unknown FF++ method {m!r}; expected some of {', '.join(ALL_METHODS)}.")
   return tuple(methods)
@@ -55,9 +56,10 @@ def read_split_pairs(manual_dir: Path, split: str) -> list[tuple[str, str]]:
   path = Path(manual_dir) / "splits" / f"{split}.json"
   if not path.exists():
     raise FileNotFoundError(
-        f"Missing FF++ split file {path}. Copy the `dataset/splits` folder of the FaceForensics "
-        "repository (train.json, val.json, test.json) into the manual dir, next to "
-        "original_sequences/ and manipulated_sequences/.")
+      f"Missing FF++ split file {path}. Copy the `dataset/splits` folder of the FaceForensics "
+      "repository (train.json, val.json, test.json) into the manual dir, next to "
+      "original_sequences/ and manipulated_sequences/."
+    )
   pairs = json.loads(path.read_text())
   out = []
   for pair in pairs:
@@ -68,24 +70,35 @@ def read_split_pairs(manual_dir: Path, split: str) -> list[tuple[str, str]]:
 
 
 def real_video_path(manual_dir: Path, video_id: str, compression: str) -> Path:
-  return Path(manual_dir) / "original_sequences" / "youtube" / compression / "videos" / f"{video_id}.mp4"
+  return (
+    Path(manual_dir) / "original_sequences" / "youtube" / compression / "videos" / f"{video_id}.mp4"
+  )
 
 
 def fake_video_path(manual_dir: Path, method: str, video_id: str, compression: str) -> Path:
-  return Path(manual_dir) / "manipulated_sequences" / method / compression / "videos" / f"{video_id}.mp4"
+  return (
+    Path(manual_dir) / "manipulated_sequences" / method / compression / "videos" / f"{video_id}.mp4"
+  )
 
 
-def split_entries(manual_dir: Path, split: str, compression: str,
-                  methods: tuple[str, ...]) -> list[VideoEntry]:
+def split_entries(
+  manual_dir: Path, split: str, compression: str, methods: tuple[str, ...]
+) -> list[VideoEntry]:
   """All videos a split lists: pair [a, b] -> reals a, b and fakes a_b, b_a per method."""
   entries = []
   for target, source in read_split_pairs(manual_dir, split):
     for vid in (target, source):
-      entries.append(VideoEntry(vid, 0, REAL, compression, vid, vid,
-                                real_video_path(manual_dir, vid, compression)))
+      entries.append(
+        VideoEntry(
+          vid, 0, REAL, compression, vid, vid, real_video_path(manual_dir, vid, compression)
+        )
+      )
     for method in methods:
       for t, s in ((target, source), (source, target)):
         vid = f"{t}_{s}"
-        entries.append(VideoEntry(vid, 1, method, compression, t, s,
-                                  fake_video_path(manual_dir, method, vid, compression)))
+        entries.append(
+          VideoEntry(
+            vid, 1, method, compression, t, s, fake_video_path(manual_dir, method, vid, compression)
+          )
+        )
   return entries

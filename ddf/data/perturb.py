@@ -24,13 +24,13 @@ import numpy as np
 
 LEVELS = (1, 2, 3, 4, 5)
 TYPES = {
-    "CS": ("colour saturation", (0.4, 0.3, 0.2, 0.1, 0.0)),
-    "CC": ("colour contrast", (0.85, 0.725, 0.6, 0.475, 0.35)),
-    "BW": ("block-wise", (16, 32, 48, 64, 80)),
-    "GNC": ("Gaussian noise", (0.001, 0.002, 0.005, 0.01, 0.05)),
-    "GB": ("Gaussian blur", (7, 9, 13, 17, 21)),
-    "PX": ("pixelation", (2, 3, 4, 5, 6)),
-    "JPEG": ("JPEG compression", (40, 30, 20, 10, 5)),
+  "CS": ("colour saturation", (0.4, 0.3, 0.2, 0.1, 0.0)),
+  "CC": ("colour contrast", (0.85, 0.725, 0.6, 0.475, 0.35)),
+  "BW": ("block-wise", (16, 32, 48, 64, 80)),
+  "GNC": ("Gaussian noise", (0.001, 0.002, 0.005, 0.01, 0.05)),
+  "GB": ("Gaussian blur", (7, 9, 13, 17, 21)),
+  "PX": ("pixelation", (2, 3, 4, 5, 6)),
+  "JPEG": ("JPEG compression", (40, 30, 20, 10, 5)),
 }
 
 
@@ -41,10 +41,12 @@ def names() -> list[str]:
 
 def parse(name: str) -> tuple[str, int]:
   """'GB3' -> ('GB', 3)."""
-  kind, level = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")):]
+  kind, level = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")) :]
   if kind not in TYPES or not level or int(level) not in LEVELS:
-    raise ValueError(f"unknown perturbation {name!r}; expected a type of {', '.join(TYPES)} "
-                     f"followed by a level 1-5, e.g. GB3")
+    raise ValueError(
+      f"unknown perturbation {name!r}; expected a type of {', '.join(TYPES)} "
+      f"followed by a level 1-5, e.g. GB3"
+    )
   return kind, int(level)
 
 
@@ -81,7 +83,7 @@ def apply(clip: np.ndarray, name: str, seed: int = 0) -> np.ndarray:
     block = max(1, int(round(8 * side / 256)))
     for _ in range(int(value)):
       y0, x0 = rng.integers(0, side - block + 1, 2)
-      out[:, y0:y0 + block, x0:x0 + block] = 128
+      out[:, y0 : y0 + block, x0 : x0 + block] = 128
     return out
   if kind == "GNC":
     y = _ycbcr(clip) / 255.0
@@ -92,11 +94,20 @@ def apply(clip: np.ndarray, name: str, seed: int = 0) -> np.ndarray:
     return np.stack([cv2.GaussianBlur(f, (k, k), k / 6.0) for f in clip])
   if kind == "PX":
     small = max(1, side // int(value))
-    return np.stack([cv2.resize(cv2.resize(f, (small, small), interpolation=cv2.INTER_AREA),
-                                (side, side), interpolation=cv2.INTER_NEAREST) for f in clip])
+    return np.stack(
+      [
+        cv2.resize(
+          cv2.resize(f, (small, small), interpolation=cv2.INTER_AREA),
+          (side, side),
+          interpolation=cv2.INTER_NEAREST,
+        )
+        for f in clip
+      ]
+    )
   out = []
   for f in clip:  # JPEG
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(value)])
+    ok, buf = cv2.imencode(
+      ".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(value)]
+    )
     out.append(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
   return np.stack(out)

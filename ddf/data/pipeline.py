@@ -68,17 +68,26 @@ INDEX_FORMAT = 1
 def index_entry(record: dict[str, Any]) -> dict[str, Any]:
   """What a reader needs to know of a record without its frames (one entry of the index)."""
   return {
-      "video_id": record["video_id"], "label": int(record["label"]), "method": record["method"],
-      "compression": record["compression"], "target_id": record.get("target_id", ""),
-      "source_id": record.get("source_id", ""), "num_frames": num_frames(record),
-      "face_found": np.asarray(record["face_found"], bool).tolist(),
-      "frame_indices": np.asarray(record["frame_indices"], np.int64).tolist()}
+    "video_id": record["video_id"],
+    "label": int(record["label"]),
+    "method": record["method"],
+    "compression": record["compression"],
+    "target_id": record.get("target_id", ""),
+    "source_id": record.get("source_id", ""),
+    "num_frames": num_frames(record),
+    "face_found": np.asarray(record["face_found"], bool).tolist(),
+    "frame_indices": np.asarray(record["frame_indices"], np.int64).tolist(),
+  }
 
 
 def record_meta(record: dict[str, Any]) -> dict[str, Any]:
   """label, video_id, method and compression of a record (or of an index entry)."""
-  return {"label": int(record["label"]), "video_id": record["video_id"],
-          "method": record["method"], "compression": record["compression"]}
+  return {
+    "label": int(record["label"]),
+    "video_id": record["video_id"],
+    "method": record["method"],
+    "compression": record["compression"],
+  }
 
 
 def write_index(builder: tfds.core.DatasetBuilder) -> Path:
@@ -109,13 +118,15 @@ class RecordSource(grain.RandomAccessDataSource):
     self._split = split
     self._index: list[dict[str, Any]] | None = None
     self._source = builder.as_data_source(
-        split=split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE)
+      split=split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE
+    )
 
   def _records(self):
     if self._source is None:
       builder = tfds.builder_from_directory(self._data_dir)
       self._source = builder.as_data_source(
-          split=self._split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE)
+        split=self._split, deserialize_method=tfds.decode.DeserializeMethod.DESERIALIZE_NO_DECODE
+      )
     return self._source
 
   def __getstate__(self) -> dict[str, Any]:
@@ -178,7 +189,7 @@ class BalancedSource(SubsetSource):
     else:
       major, minor = (fake, real) if len(fake) >= len(real) else (real, fake)
       reps = int(np.ceil(len(major) / len(minor)))
-      index = np.concatenate([major, np.tile(minor, reps)[:len(major)]])
+      index = np.concatenate([major, np.tile(minor, reps)[: len(major)]])
     super().__init__(source, index)
 
 
@@ -194,7 +205,7 @@ def clip_inputs(record: dict[str, Any], start: int, clip_len: int) -> dict[str, 
   if "frames" in record:
     frames = record["frames"]
     return {"clips": np.stack([decode_jpeg(frames[i]) for i in range(start, start + clip_len)])}
-  return {k: np.asarray(record[k][start:start + clip_len]) for k in FEATURE_INPUTS if k in record}
+  return {k: np.asarray(record[k][start : start + clip_len]) for k in FEATURE_INPUTS if k in record}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,28 +222,46 @@ class ClipRule:
 
   @classmethod
   def from_config(cls, data: ml_collections.ConfigDict) -> ClipRule:
-    return cls(clip_len=int(data.clip_len), sampling=data.get("sampling", "uniform"),
-               min_face_fraction=float(data.get("min_face_fraction", 1.0)),
-               clips_per_video=int(data.get("clips_per_video_eval", 1)))
+    return cls(
+      clip_len=int(data.clip_len),
+      sampling=data.get("sampling", "uniform"),
+      min_face_fraction=float(data.get("min_face_fraction", 1.0)),
+      clips_per_video=int(data.get("clips_per_video_eval", 1)),
+    )
 
   def train_starts(self, entry: dict[str, Any]) -> np.ndarray:
-    return sampling_lib.train_starts(entry["frame_indices"], entry["face_found"], self.clip_len,
-                                     self.sampling, self.min_face_fraction)
+    return sampling_lib.train_starts(
+      entry["frame_indices"],
+      entry["face_found"],
+      self.clip_len,
+      self.sampling,
+      self.min_face_fraction,
+    )
 
   def eval_starts(self, entry: dict[str, Any]) -> np.ndarray:
-    return sampling_lib.eval_starts(entry["frame_indices"], entry["face_found"], self.clip_len,
-                                    self.sampling, self.clips_per_video, self.min_face_fraction)
+    return sampling_lib.eval_starts(
+      entry["frame_indices"],
+      entry["face_found"],
+      self.clip_len,
+      self.sampling,
+      self.clips_per_video,
+      self.min_face_fraction,
+    )
 
   def unusable_reason(self, entry: dict[str, Any]) -> str:
     """Why a video has no clip under this rule."""
     stored = len(entry["frame_indices"])
     if stored < self.clip_len:
       return f"{stored} frames stored, fewer than clip_len={self.clip_len}"
-    if self.sampling == "windows" and max(
-        (n for _, n in sampling_lib.runs(entry["frame_indices"])), default=0) < self.clip_len:
+    if (
+      self.sampling == "windows"
+      and max((n for _, n in sampling_lib.runs(entry["frame_indices"])), default=0) < self.clip_len
+    ):
       return f"no run of {self.clip_len} consecutive frames (video too short)"
-    return (f"no clip of {self.clip_len} frames with a face in at least "
-            f"{self.min_face_fraction:.0%} of them (data.min_face_fraction)")
+    return (
+      f"no clip of {self.clip_len} frames with a face in at least "
+      f"{self.min_face_fraction:.0%} of them (data.min_face_fraction)"
+    )
 
 
 SBI_MODES = ("off", "reals_only", "mixed")
@@ -246,8 +275,9 @@ class RandomClip(grain.RandomMapTransform):
   probability (`ddf.data.sbi`), before augmentation.
   """
 
-  def __init__(self, rule: ClipRule, augment: ml_collections.ConfigDict | None,
-               sbi_fraction: float = 0.0):
+  def __init__(
+    self, rule: ClipRule, augment: ml_collections.ConfigDict | None, sbi_fraction: float = 0.0
+  ):
     self.rule = rule
     self.augment = augment
     self.sbi_fraction = sbi_fraction
@@ -255,12 +285,14 @@ class RandomClip(grain.RandomMapTransform):
   def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     starts = self.rule.train_starts(record)
     if not len(starts):
-      raise ValueError(f"{record['method']}/{record['video_id']}: {self.rule.unusable_reason(record)}")
+      raise ValueError(
+        f"{record['method']}/{record['video_id']}: {self.rule.unusable_reason(record)}"
+      )
     start = int(starts[rng.integers(len(starts))])
     inputs = clip_inputs(record, start, self.rule.clip_len)
     label = int(record["label"])
     if self.sbi_fraction and label == 0 and rng.random() < self.sbi_fraction:
-      landmarks = np.asarray(record["landmarks"])[start:start + self.rule.clip_len]
+      landmarks = np.asarray(record["landmarks"])[start : start + self.rule.clip_len]
       inputs["clips"] = sbi.self_blend_clip(inputs["clips"], landmarks, rng)
       label = 1
     if self.augment is not None and "clips" in inputs:
@@ -281,10 +313,16 @@ def sbi_settings(data: ml_collections.ConfigDict) -> tuple[str, float]:
   return mode, 0.5 if mode == "reals_only" else float(sbi_cfg.get("fraction", 0.5))
 
 
-def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigDict,
-                 local_batch_size: int, seed: int, split: str = "train",
-                 process_index: int | None = None, process_count: int | None = None,
-                 source: grain.RandomAccessDataSource | None = None):
+def train_loader(
+  builder: tfds.core.DatasetBuilder,
+  data: ml_collections.ConfigDict,
+  local_batch_size: int,
+  seed: int,
+  split: str = "train",
+  process_index: int | None = None,
+  process_count: int | None = None,
+  source: grain.RandomAccessDataSource | None = None,
+):
   """Infinite, shuffled (per epoch), checkpointable iterator over this process's batches.
 
   Reads `split` of `builder`, or `source` when given (e.g. a `FeatureSource`: pixel augmentation
@@ -303,25 +341,36 @@ def train_loader(builder: tfds.core.DatasetBuilder, data: ml_collections.ConfigD
   rule = ClipRule.from_config(data)
   sbi_mode, sbi_fraction = sbi_settings(data)
   index = source.index()
-  usable = [i for i, entry in enumerate(index) if len(rule.train_starts(entry))
-            and (sbi_mode != "reals_only" or entry["label"] == 0)]
+  usable = [
+    i
+    for i, entry in enumerate(index)
+    if len(rule.train_starts(entry)) and (sbi_mode != "reals_only" or entry["label"] == 0)
+  ]
   if not usable:
-    raise ValueError(f"no video of {source!r} has a training clip: "
-                     f"{rule.unusable_reason(index[0]) if index else 'the split is empty'}")
+    raise ValueError(
+      f"no video of {source!r} has a training clip: "
+      f"{rule.unusable_reason(index[0]) if index else 'the split is empty'}"
+    )
   labels = np.array([index[i]["label"] for i in usable], np.int32)
-  source = (BalancedSource(source, labels, usable) if data.balance
-            else SubsetSource(source, usable))
+  source = BalancedSource(source, labels, usable) if data.balance else SubsetSource(source, usable)
   augment = data.augment if data.augment else None
-  clips = (grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
-           .random_map(RandomClip(rule, augment, sbi_fraction), seed=seed))
+  clips = (
+    grain.MapDataset.source(source)
+    .shuffle(seed=seed)
+    .repeat(None)
+    .random_map(RandomClip(rule, augment, sbi_fraction), seed=seed)
+  )
   local, global_bs = local_batch_size, local_batch_size * pc
 
   def global_position(i: int) -> int:
     return (i // local) * global_bs + pi * local + i % local
 
   length = len(clips) // global_bs * local
-  dataset = (grain.MapDataset.range(length).map(lambda i: clips[global_position(i)])
-             .batch(local_batch_size, drop_remainder=True))
+  dataset = (
+    grain.MapDataset.range(length)
+    .map(lambda i: clips[global_position(i)])
+    .batch(local_batch_size, drop_remainder=True)
+  )
   iter_dataset = dataset.to_iter_dataset()
   workers = grain_workers(data.num_workers)
   if workers:
@@ -343,16 +392,25 @@ class EvalBatch:
   records: list[int]  # [B] index of the video in the split (-1 on padding)
 
 
-def eval_rows(index: Sequence[dict[str, Any]], rule: ClipRule, process_index: int,
-              process_count: int) -> list[tuple[int, int]]:
+def eval_rows(
+  index: Sequence[dict[str, Any]], rule: ClipRule, process_index: int, process_count: int
+) -> list[tuple[int, int]]:
   """(video, clip start) of every clip this process scores: videos p, p + P, ... of the split."""
-  return [(i, int(s)) for i in range(process_index, len(index), process_count)
-          for s in rule.eval_starts(index[i])]
+  return [
+    (i, int(s))
+    for i in range(process_index, len(index), process_count)
+    for s in rule.eval_starts(index[i])
+  ]
 
 
-def eval_batches(source: Any, rule: ClipRule, local_batch_size: int,
-                 process_index: int | None = None, process_count: int | None = None,
-                 perturbation: str | None = None) -> Iterator[EvalBatch]:
+def eval_batches(
+  source: Any,
+  rule: ClipRule,
+  local_batch_size: int,
+  process_index: int | None = None,
+  process_count: int | None = None,
+  perturbation: str | None = None,
+) -> Iterator[EvalBatch]:
   """All clips of this process's share of the videos, in fixed-size padded batches.
 
   Every process yields the same number of batches (so collective steps line up); each record is
@@ -373,7 +431,7 @@ def eval_batches(source: Any, rule: ClipRule, local_batch_size: int,
   padding = {k: np.zeros_like(v) for k, v in clip_inputs(source[first], 0, rule.clip_len).items()}
   cached: tuple[int, dict[str, Any]] | None = None
   for b in range(total_batches):
-    chunk = rows[b * local_batch_size:(b + 1) * local_batch_size]
+    chunk = rows[b * local_batch_size : (b + 1) * local_batch_size]
     row_inputs = []
     for i, s in chunk:
       if cached is None or cached[0] != i:
@@ -386,9 +444,11 @@ def eval_batches(source: Any, rule: ClipRule, local_batch_size: int,
       row_inputs.append(inputs)
     pad = local_batch_size - len(chunk)
     row_inputs.extend([padding] * pad)
-    yield EvalBatch(inputs={k: np.stack([r[k] for r in row_inputs]) for k in padding},
-                    mask=np.array([True] * len(chunk) + [False] * pad),
-                    records=[i for i, _ in chunk] + [-1] * pad)
+    yield EvalBatch(
+      inputs={k: np.stack([r[k] for r in row_inputs]) for k in padding},
+      mask=np.array([True] * len(chunk) + [False] * pad),
+      records=[i for i, _ in chunk] + [-1] * pad,
+    )
 
 
 def video_metadata(source: Any, rule: ClipRule | None = None) -> list[dict[str, Any]]:

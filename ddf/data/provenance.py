@@ -28,20 +28,20 @@ def data_record(builder: Any, split: str, report: dict[str, Any]) -> dict[str, A
   built = build_report(builder) or {}
   split_build = built.get("splits", {}).get(split, {})
   out: dict[str, Any] = {
-      "builder": builder.name,
-      "config": cfg.name if cfg is not None else "",
-      "version": str(builder.version),
-      "data_dir": str(builder.data_dir),
-      "options": built.get("options"),
-      "synthetic": built.get("synthetic"),
-      "manual_dir": built.get("manual_dir"),
-      "listed": split_build.get("listed"),
-      "built": int(builder.info.splits[split].num_examples),
-      "scored": int(report["num_scored_videos"]),
-      "missing": split_build.get("missing_files", []),
-      "skipped": split_build.get("skipped_files", {}),
-      "not_scored": report.get("not_scored", {}),
-      "fakes_with_own_track": split_build.get("own_track_files", {}),
+    "builder": builder.name,
+    "config": cfg.name if cfg is not None else "",
+    "version": str(builder.version),
+    "data_dir": str(builder.data_dir),
+    "options": built.get("options"),
+    "synthetic": built.get("synthetic"),
+    "manual_dir": built.get("manual_dir"),
+    "listed": split_build.get("listed"),
+    "built": int(builder.info.splits[split].num_examples),
+    "scored": int(report["num_scored_videos"]),
+    "missing": split_build.get("missing_files", []),
+    "skipped": split_build.get("skipped_files", {}),
+    "not_scored": report.get("not_scored", {}),
+    "fakes_with_own_track": split_build.get("own_track_files", {}),
   }
   if not built:
     out["note"] = f"no {REPORT_NAME} beside the dataset: listed / missing / skipped unknown"

@@ -27,8 +27,10 @@ def check_sampling(sampling: str, frames_per_video: int, num_windows: int) -> No
   if sampling not in SAMPLINGS:
     raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
   if sampling == "windows" and (num_windows < 1 or frames_per_video % num_windows):
-    raise ValueError(f"sampling='windows' needs num_windows (got {num_windows}) to divide "
-                     f"frames_per_video (got {frames_per_video})")
+    raise ValueError(
+      f"sampling='windows' needs num_windows (got {num_windows}) to divide "
+      f"frames_per_video (got {frames_per_video})"
+    )
 
 
 def window_length(frames_per_video: int, sampling: str, num_windows: int) -> int:
@@ -36,8 +38,9 @@ def window_length(frames_per_video: int, sampling: str, num_windows: int) -> int
   return frames_per_video // num_windows if sampling == "windows" else 1
 
 
-def frame_indices(total: int, frames_per_video: int, sampling: str = "uniform",
-                  num_windows: int = 1) -> np.ndarray:
+def frame_indices(
+  total: int, frames_per_video: int, sampling: str = "uniform", num_windows: int = 1
+) -> np.ndarray:
   """[frames_per_video] int32 indices of the frames to store from a video of `total` frames.
 
   Indices repeat when the video is too short (fewer than `frames_per_video` frames in uniform
@@ -66,22 +69,29 @@ def runs(indices: np.ndarray) -> list[tuple[int, int]]:
   return [(int(a), int(b - a)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _with_faces(starts: np.ndarray, face_found: np.ndarray, clip_len: int,
-                min_face_fraction: float) -> np.ndarray:
+def _with_faces(
+  starts: np.ndarray, face_found: np.ndarray, clip_len: int, min_face_fraction: float
+) -> np.ndarray:
   found = np.asarray(face_found, np.float64)
-  keep = [s for s in starts if found[s:s + clip_len].mean() >= min_face_fraction - 1e-9]
+  keep = [s for s in starts if found[s : s + clip_len].mean() >= min_face_fraction - 1e-9]
   return np.asarray(keep, np.int32)
 
 
-def train_starts(indices: np.ndarray, face_found: np.ndarray, clip_len: int, sampling: str,
-                 min_face_fraction: float = 1.0) -> np.ndarray:
+def train_starts(
+  indices: np.ndarray,
+  face_found: np.ndarray,
+  clip_len: int,
+  sampling: str,
+  min_face_fraction: float = 1.0,
+) -> np.ndarray:
   """Start positions of every clip a training step may draw from one stored video."""
   n = len(indices)
   if sampling == "uniform":
     starts = np.arange(0, max(n - clip_len + 1, 0))
   else:
-    starts = np.array([a + k for a, length in runs(indices)
-                       for k in range(length - clip_len + 1)], np.int64)
+    starts = np.array(
+      [a + k for a, length in runs(indices) for k in range(length - clip_len + 1)], np.int64
+    )
   return _with_faces(starts, face_found, clip_len, min_face_fraction)
 
 
@@ -92,14 +102,21 @@ def uniform_clip_starts(num_frames: int, clip_len: int, clips_per_video: int) ->
   return np.unique(np.linspace(0, num_frames - clip_len, clips_per_video).round().astype(int))
 
 
-def eval_starts(indices: np.ndarray, face_found: np.ndarray, clip_len: int, sampling: str,
-                clips_per_video: int, min_face_fraction: float = 1.0) -> np.ndarray:
+def eval_starts(
+  indices: np.ndarray,
+  face_found: np.ndarray,
+  clip_len: int,
+  sampling: str,
+  clips_per_video: int,
+  min_face_fraction: float = 1.0,
+) -> np.ndarray:
   """Fixed start positions of the clips scored for one stored video (possibly none)."""
   if sampling == "uniform":
     if len(indices) < clip_len:
       return np.zeros([0], np.int32)
     starts = uniform_clip_starts(len(indices), clip_len, clips_per_video)
   else:
-    starts = np.array([a + k * clip_len for a, length in runs(indices)
-                       for k in range(length // clip_len)], np.int64)
+    starts = np.array(
+      [a + k * clip_len for a, length in runs(indices) for k in range(length // clip_len)], np.int64
+    )
   return _with_faces(starts, face_found, clip_len, min_face_fraction)

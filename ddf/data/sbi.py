@@ -28,11 +28,19 @@ def _hull_points(landmarks: np.ndarray, grow: float) -> np.ndarray:
   eyes, mouth = (left_eye + right_eye) / 2, (mouth_left + mouth_right) / 2
   across = right_eye - left_eye
   down = mouth - eyes
-  points = np.array([
-      left_eye - 0.45 * across - 0.55 * down, right_eye + 0.45 * across - 0.55 * down,
-      left_eye - 0.6 * across + 0.3 * down, right_eye + 0.6 * across + 0.3 * down,
-      mouth_left - 0.35 * across + 0.2 * down, mouth_right + 0.35 * across + 0.2 * down,
-      mouth + 0.7 * down - 0.2 * across, mouth + 0.7 * down + 0.2 * across], np.float32)
+  points = np.array(
+    [
+      left_eye - 0.45 * across - 0.55 * down,
+      right_eye + 0.45 * across - 0.55 * down,
+      left_eye - 0.6 * across + 0.3 * down,
+      right_eye + 0.6 * across + 0.3 * down,
+      mouth_left - 0.35 * across + 0.2 * down,
+      mouth_right + 0.35 * across + 0.2 * down,
+      mouth + 0.7 * down - 0.2 * across,
+      mouth + 0.7 * down + 0.2 * across,
+    ],
+    np.float32,
+  )
   centre = points.mean(0)
   return (points - centre) * grow + centre
 
@@ -43,8 +51,11 @@ class SelfBlend:
   def __init__(self, rng: np.random.Generator, size: int):
     self.size = size
     self.grow = rng.uniform(0.9, 1.1)
-    self.hue, self.sat, self.val = rng.uniform(-8, 8), rng.uniform(0.85, 1.15), rng.uniform(
-        -0.08, 0.08)
+    self.hue, self.sat, self.val = (
+      rng.uniform(-8, 8),
+      rng.uniform(0.85, 1.15),
+      rng.uniform(-0.08, 0.08),
+    )
     self.contrast = rng.uniform(0.85, 1.15)
     self.blur = rng.uniform(0.3, 0.8) * size / 64 if rng.random() < 0.5 else 0.0
     self.sharpen = 0.0 if self.blur else rng.uniform(0.3, 1.0)
@@ -83,8 +94,7 @@ class SelfBlend:
     hull = cv2.convexHull(_hull_points(landmarks, self.grow).round().astype(np.int32))
     cv2.fillConvexPoly(m, hull, 1.0)
     grid = np.indices((self.size, self.size))[::-1].astype(np.float32)
-    m = cv2.remap(m, grid[0] + self.field[..., 0], grid[1] + self.field[..., 1],
-                  cv2.INTER_LINEAR)
+    m = cv2.remap(m, grid[0] + self.field[..., 0], grid[1] + self.field[..., 1], cv2.INTER_LINEAR)
     kernel = np.ones((3, 3), np.uint8)
     if self.morph > 0:
       m = cv2.dilate(m, kernel, iterations=self.morph)
@@ -102,7 +112,8 @@ class SelfBlend:
     return out
 
 
-def self_blend_clip(clip: np.ndarray, landmarks: np.ndarray,
-                    rng: np.random.Generator) -> np.ndarray:
+def self_blend_clip(
+  clip: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
   """A real clip [T, S, S, 3] uint8 with its landmarks [T, 5, 2] -> a self-blended fake clip."""
   return SelfBlend(rng, clip.shape[1])(clip, landmarks)

@@ -65,8 +65,9 @@ def settings_from_config(data: Any) -> dict[str, Any]:
     "num_frames": int(data.synthetic_frames),
     "seed": int(data.get("synthetic_seed", 0)),
     "difficulty": float(data.synthetic_difficulty),
-    "face_dirs": tuple(os.path.abspath(os.path.expanduser(d))
-                       for d in data.get("synthetic_face_dirs", ())),
+    "face_dirs": tuple(
+      os.path.abspath(os.path.expanduser(d)) for d in data.get("synthetic_face_dirs", ())
+    ),
   }
 
 

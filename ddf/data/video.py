@@ -152,8 +152,12 @@ def _grab_retrieve(path: str, wanted: np.ndarray) -> tuple[dict[int, np.ndarray]
   return out, n, fps
 
 
-def read_frames(path: str | os.PathLike, num_frames: int | None = None, *,
-                sampler: Callable[[int], np.ndarray] | None = None) -> VideoFrames:
+def read_frames(
+  path: str | os.PathLike,
+  num_frames: int | None = None,
+  *,
+  sampler: Callable[[int], np.ndarray] | None = None,
+) -> VideoFrames:
   """Reads `num_frames` evenly spaced RGB frames (all frames if None), or the frames `sampler`
   picks.
 

@@ -55,30 +55,52 @@ class BuildOptions:
 
 
 _DEFAULTS = VideoConfig(name="defaults")
-SAMPLING_OPTIONS = ("frames_per_video", "crop_size", "margin", "min_face_size", "sampling",
-                    "num_windows")
+SAMPLING_OPTIONS = (
+  "frames_per_video",
+  "crop_size",
+  "margin",
+  "min_face_size",
+  "sampling",
+  "num_windows",
+)
 
 
-def options_suffix(frames_per_video: int = 32, crop_size: int = 256, margin: float = 1.3,
-                   min_face_size: int = 40, sampling: str = "windows",
-                   num_windows: int = 4) -> str:
+def options_suffix(
+  frames_per_video: int = 32,
+  crop_size: int = 256,
+  margin: float = 1.3,
+  min_face_size: int = 40,
+  sampling: str = "windows",
+  num_windows: int = 4,
+) -> str:
   """`_f16_s64_w2`-style: every sampling option that differs from its default, for names."""
   d = _DEFAULTS
   windows = num_windows if sampling == d.sampling else d.num_windows  # uniform: no windows.
-  parts = [(frames_per_video, d.frames_per_video, f"_f{frames_per_video}"),
-           (crop_size, d.crop_size, f"_s{crop_size}"),
-           (sampling, d.sampling, f"_{sampling}"),
-           (windows, d.num_windows, f"_w{num_windows}"),
-           (margin, d.margin, f"_m{margin:g}"),
-           (min_face_size, d.min_face_size, f"_min{min_face_size}")]
+  parts = [
+    (frames_per_video, d.frames_per_video, f"_f{frames_per_video}"),
+    (crop_size, d.crop_size, f"_s{crop_size}"),
+    (sampling, d.sampling, f"_{sampling}"),
+    (windows, d.num_windows, f"_w{num_windows}"),
+    (margin, d.margin, f"_m{margin:g}"),
+    (min_face_size, d.min_face_size, f"_min{min_face_size}"),
+  ]
   return "".join(text for value, default, text in parts if value != default)
 
 
-def make_config(variants: Mapping[str, str], variant: str, frames_per_video: int = 32,
-                crop_size: int = 256, margin: float = 1.3, min_face_size: int = 40,
-                sampling: str = "windows", num_windows: int = 4, *,
-                config_class: type[VideoConfig] = VideoConfig, suffix: str = "",
-                **fields: Any) -> VideoConfig:
+def make_config(
+  variants: Mapping[str, str],
+  variant: str,
+  frames_per_video: int = 32,
+  crop_size: int = 256,
+  margin: float = 1.3,
+  min_face_size: int = 40,
+  sampling: str = "windows",
+  num_windows: int = 4,
+  *,
+  config_class: type[VideoConfig] = VideoConfig,
+  suffix: str = "",
+  **fields: Any,
+) -> VideoConfig:
   """A validated config named `<variant><options_suffix><suffix>` (builds never collide).
 
   Args:
@@ -91,12 +113,23 @@ def make_config(variants: Mapping[str, str], variant: str, frames_per_video: int
     raise ValueError(f"config must be one of {', '.join(variants)}, got {variant!r}")
   sampling_lib.check_sampling(sampling, frames_per_video, num_windows)
   num_windows = num_windows if sampling == "windows" else 1
-  name = variant + options_suffix(frames_per_video, crop_size, margin, min_face_size, sampling,
-                                  num_windows) + suffix
+  name = (
+    variant
+    + options_suffix(frames_per_video, crop_size, margin, min_face_size, sampling, num_windows)
+    + suffix
+  )
   return config_class(
-      name=name, variant=variant, compression=variants[variant],
-      frames_per_video=frames_per_video, crop_size=crop_size, margin=margin,
-      min_face_size=min_face_size, sampling=sampling, num_windows=num_windows, **fields)
+    name=name,
+    variant=variant,
+    compression=variants[variant],
+    frames_per_video=frames_per_video,
+    crop_size=crop_size,
+    margin=margin,
+    min_face_size=min_face_size,
+    sampling=sampling,
+    num_windows=num_windows,
+    **fields,
+  )
 
 
 def _first_of_each_key(entries: list[VideoEntry]) -> list[VideoEntry]:
@@ -166,42 +199,52 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     cfg = self.builder_config
     t, s = cfg.frames_per_video, cfg.crop_size
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "video_id": tfds.features.Text(),
-            "label": tfds.features.ClassLabel(names=["real", "fake"]),
-            "method": tfds.features.Text(),
-            "compression": tfds.features.Text(),
-            "target_id": tfds.features.Text(),
-            "source_id": tfds.features.Text(),
-            "frames": tfds.features.Sequence(
-                tfds.features.Image(shape=(s, s, 3), encoding_format="jpeg"), length=t),
-            "landmarks": tfds.features.Tensor(shape=(t, 5, 2), dtype=np.float32),
-            "face_found": tfds.features.Tensor(shape=(t,), dtype=np.bool_),
-            "frame_indices": tfds.features.Tensor(shape=(t,), dtype=np.int32),
-            "fps": tfds.features.Scalar(dtype=np.float32),
-            "original_height": tfds.features.Scalar(dtype=np.int32),
-            "original_width": tfds.features.Scalar(dtype=np.int32),
-        }),
-        supervised_keys=None,
-        homepage=self.HOMEPAGE,
-        citation=self.CITATION,
+      features=tfds.features.FeaturesDict(
+        {
+          "video_id": tfds.features.Text(),
+          "label": tfds.features.ClassLabel(names=["real", "fake"]),
+          "method": tfds.features.Text(),
+          "compression": tfds.features.Text(),
+          "target_id": tfds.features.Text(),
+          "source_id": tfds.features.Text(),
+          "frames": tfds.features.Sequence(
+            tfds.features.Image(shape=(s, s, 3), encoding_format="jpeg"), length=t
+          ),
+          "landmarks": tfds.features.Tensor(shape=(t, 5, 2), dtype=np.float32),
+          "face_found": tfds.features.Tensor(shape=(t,), dtype=np.bool_),
+          "frame_indices": tfds.features.Tensor(shape=(t,), dtype=np.int32),
+          "fps": tfds.features.Scalar(dtype=np.float32),
+          "original_height": tfds.features.Scalar(dtype=np.int32),
+          "original_width": tfds.features.Scalar(dtype=np.int32),
+        }
+      ),
+      supervised_keys=None,
+      homepage=self.HOMEPAGE,
+      citation=self.CITATION,
     )
 
   def example_options(self) -> ffpp_examples.ExampleOptions:
     cfg = self.builder_config
     return ffpp_examples.ExampleOptions(
-        frames_per_video=cfg.frames_per_video, crop_size=cfg.crop_size, margin=cfg.margin,
-        min_face_size=cfg.min_face_size, sampling=cfg.sampling, num_windows=cfg.num_windows,
-        detect_on_accelerator=self.build_options.detect_on_accelerator)
+      frames_per_video=cfg.frames_per_video,
+      crop_size=cfg.crop_size,
+      margin=cfg.margin,
+      min_face_size=cfg.min_face_size,
+      sampling=cfg.sampling,
+      num_windows=cfg.num_windows,
+      detect_on_accelerator=self.build_options.detect_on_accelerator,
+    )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     manual_dir = Path(dl_manager.manual_dir)
     cfg = self.builder_config
-    self._report = video_report.new_report(manual_dir, cfg.name, str(self.version),
-                                           {k: getattr(cfg, k) for k in self.DATA_OPTIONS})
+    self._report = video_report.new_report(
+      manual_dir, cfg.name, str(self.version), {k: getattr(cfg, k) for k in self.DATA_OPTIONS}
+    )
     self._report.update(self.report_extras(manual_dir))
-    entries = {split: _first_of_each_key(es)
-               for split, es in self.split_entries(manual_dir).items()}
+    entries = {
+      split: _first_of_each_key(es) for split, es in self.split_entries(manual_dir).items()
+    }
     present = {split: [e for e in es if e.path.exists()] for split, es in entries.items()}
     for split, es in entries.items():
       missing = [str(e.path) for e in es if not e.path.exists()]
@@ -209,8 +252,9 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     if not any(present.values()):
       example = next((e.path for es in entries.values() for e in es), "...")
       raise FileNotFoundError(
-          f"No {self.TITLE} video of the splits was found under {manual_dir}{self.missing_hint()} "
-          f"(looked e.g. for {example}).\n\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        f"No {self.TITLE} video of the splits was found under {manual_dir}{self.missing_hint()} "
+        f"(looked e.g. for {example}).\n\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+      )
     # TFDS cannot write an empty split: one with no video on disk is only in the report.
     return {split: self._generate_examples(split, es) for split, es in present.items() if es}
 
@@ -222,8 +266,9 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     reals = [e for e in entries if e.label == 0]
     fakes = [e for e in entries if e.label == 1]
     tracks: dict[str, ffpp_examples.TargetTrack] = {}
-    for entry, result in zip(reals, self._workers.map(reals, options, [None] * len(reals)),
-                             strict=True):
+    for entry, result in zip(
+      reals, self._workers.map(reals, options, [None] * len(reals)), strict=True
+    ):
       if result.track is not None:
         tracks[entry.video_id] = result.track
       if video_report.add_result(self._report, report, result):
@@ -238,8 +283,9 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Builds as usual, then writes the index and the build report beside the dataset."""
     start = time.time()
     already = self.data_path.exists()
-    self._workers = VideoWorkers(self.build_options.num_workers,
-                                 self.build_options.detect_on_accelerator)
+    self._workers = VideoWorkers(
+      self.build_options.num_workers, self.build_options.detect_on_accelerator
+    )
     try:
       super().download_and_prepare(*args, **kwargs)
     finally:

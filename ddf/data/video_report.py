@@ -14,19 +14,36 @@ from typing import Any
 from ddf.data.ffpp_examples import ExampleResult
 
 
-def new_report(manual_dir: Path, config: str, version: str,
-               options: dict[str, Any]) -> dict[str, Any]:
+def new_report(
+  manual_dir: Path, config: str, version: str, options: dict[str, Any]
+) -> dict[str, Any]:
   """An empty report; `splits` are added by `split_report`, `workers` by `add_result`."""
-  return {"manual_dir": str(manual_dir), "config": config, "version": version,
-          "options": options, "splits": {}, "workers": {}}
+  return {
+    "manual_dir": str(manual_dir),
+    "config": config,
+    "version": version,
+    "options": options,
+    "splits": {},
+    "workers": {},
+  }
 
 
 def split_report(listed: int, missing: list[str]) -> dict[str, Any]:
   """One split's entry before anything is built: `listed` videos, the `missing` paths."""
-  return {"listed": listed, "missing": len(missing), "missing_files": missing, "built": 0,
-          "skipped": 0, "skipped_files": {}, "warnings": [], "videos_with_faceless_frames": 0,
-          "fakes_with_target_track": 0, "fakes_with_own_track": 0, "own_track_files": {},
-          "seconds": 0.0}
+  return {
+    "listed": listed,
+    "missing": len(missing),
+    "missing_files": missing,
+    "built": 0,
+    "skipped": 0,
+    "skipped_files": {},
+    "warnings": [],
+    "videos_with_faceless_frames": 0,
+    "fakes_with_target_track": 0,
+    "fakes_with_own_track": 0,
+    "own_track_files": {},
+    "seconds": 0.0,
+  }
 
 
 def add_result(report: dict[str, Any], split: dict[str, Any], result: ExampleResult) -> bool:
@@ -54,26 +71,29 @@ def finish(report: dict[str, Any], seconds: float) -> None:
   """Total time, the workers as a list (by pid) and their largest peak memory."""
   report["seconds"] = round(seconds, 1)
   report["workers"] = sorted(report["workers"].values(), key=lambda w: w["pid"])
-  report["peak_rss_mb_per_worker"] = max((w["peak_rss_mb"] for w in report["workers"]),
-                                         default=0.0)
+  report["peak_rss_mb_per_worker"] = max((w["peak_rss_mb"] for w in report["workers"]), default=0.0)
 
 
 def format_report(report: dict[str, Any], path: Path | None = None, title: str = "FF++") -> str:
   """A short human-readable summary of a build report (`title`: the dataset's name)."""
   lines = [f"{title} build report ({report['config']}, manual dir {report['manual_dir']}):"]
   for split, r in report["splits"].items():
-    lines.append(f"  {split:5s}: {r['built']} built, {r['skipped']} skipped, "
-                 f"{r['missing']} missing on disk (of {r['listed']} listed), "
-                 f"{r['videos_with_faceless_frames']} with frames without a face; fakes cropped "
-                 f"with their target's track: {r.get('fakes_with_target_track', 0)}, with their "
-                 f"own: {r.get('fakes_with_own_track', 0)}")
+    lines.append(
+      f"  {split:5s}: {r['built']} built, {r['skipped']} skipped, "
+      f"{r['missing']} missing on disk (of {r['listed']} listed), "
+      f"{r['videos_with_faceless_frames']} with frames without a face; fakes cropped "
+      f"with their target's track: {r.get('fakes_with_target_track', 0)}, with their "
+      f"own: {r.get('fakes_with_own_track', 0)}"
+    )
     for key, reason in list(r["skipped_files"].items())[:10]:
       lines.append(f"      skipped {key}: {reason}")
     if r["missing"]:
       lines.append(f"      missing e.g. {r['missing_files'][0]}")
   if report.get("workers"):
-    lines.append(f"  {len(report['workers'])} worker process(es), peak memory per worker "
-                 f"{report['peak_rss_mb_per_worker']:.0f} MB")
+    lines.append(
+      f"  {len(report['workers'])} worker process(es), peak memory per worker "
+      f"{report['peak_rss_mb_per_worker']:.0f} MB"
+    )
   if path is not None:
     lines.append(f"  full report: {path}")
   return "\n".join(lines)

@@ -28,10 +28,14 @@ class VideoWorkers:
       return
     if self._pool is None:
       self._pool = concurrent.futures.ProcessPoolExecutor(
-          self._workers, mp_context=multiprocessing.get_context("spawn"),  # JAX is not fork-safe.
-          initializer=ffpp_examples.init_worker, initargs=(options,))
-    yield from self._pool.map(ffpp_examples.make_example, entries, [options] * len(entries),
-                              targets, chunksize=2)
+        self._workers,
+        mp_context=multiprocessing.get_context("spawn"),  # JAX is not fork-safe.
+        initializer=ffpp_examples.init_worker,
+        initargs=(options,),
+      )
+    yield from self._pool.map(
+      ffpp_examples.make_example, entries, [options] * len(entries), targets, chunksize=2
+    )
 
   def close(self) -> None:
     if self._pool is not None:

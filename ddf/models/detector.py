@@ -105,8 +105,9 @@ def _sub_config(cls: type, fields: Any) -> Any:
   names = {f.name for f in dataclasses.fields(cls)}
   unknown = set(values) - names
   if unknown:
-    raise ValueError(f"{cls.__name__}: unknown model settings {sorted(unknown)}; "
-                     f"known: {sorted(names)}")
+    raise ValueError(
+      f"{cls.__name__}: unknown model settings {sorted(unknown)}; known: {sorted(names)}"
+    )
   return cls(**{k: tuple(v) if isinstance(v, list | tuple) else v for k, v in values.items()})
 
 
@@ -142,11 +143,15 @@ class FusionDetector(nn.Module):
     """
     c = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
     spatial = {k: v for k, v in c["spatial"].items() if k != "pretrained"}
-    return cls(branches=parse_branches(c["branches"]), fusion=c["fusion"],
-               spatial=_sub_config(SpatialConfig, spatial),
-               temporal=_sub_config(TemporalConfig, c["temporal"]),
-               micro=_sub_config(MicroConfig, c["micro"]),
-               head=_sub_config(HeadConfig, c["head"]), dtype=str(c["dtype"]))
+    return cls(
+      branches=parse_branches(c["branches"]),
+      fusion=c["fusion"],
+      spatial=_sub_config(SpatialConfig, spatial),
+      temporal=_sub_config(TemporalConfig, c["temporal"]),
+      micro=_sub_config(MicroConfig, c["micro"]),
+      head=_sub_config(HeadConfig, c["head"]),
+      dtype=str(c["dtype"]),
+    )
 
   @nn.compact
   def __call__(
