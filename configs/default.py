@@ -114,6 +114,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.synthetic_difficulty = 0.5
   c.data.synthetic_seed = 0
   c.data.synthetic_face_dirs = ()  # folders of extra face photos for the generator.
+  c.data.synthetic_dynamics = 1.0  # lighting-drift speed (configs/diagnostics.py: faster).
   c.data.methods = "Deepfakes,Face2Face,FaceSwap,NeuralTextures"
   # Frames stored per video at build time (ddf/data/sampling.py): `num_windows` windows of
   # consecutive frames spread over the video ("windows"), or evenly spaced frames ("uniform").

@@ -257,8 +257,11 @@ def mouth_signal(rng: np.random.Generator, num_frames: int, fps: float) -> np.nd
   return np.clip(s * env, 0, 1).astype(np.float32)
 
 
-def make_motion(seed: int, vid: int, num_frames: int, fps: float, size: int) -> Motion:
-  """Deterministic per-id motion."""
+def make_motion(
+  seed: int, vid: int, num_frames: int, fps: float, size: int, dynamics: float = 1.0
+) -> Motion:
+  """Deterministic per-id motion; `dynamics` multiplies the frequencies of the lighting signals
+  (gain, gamma): 1 = slow drift, larger = faster changes (same random draws)."""
   rng = np.random.default_rng([seed, vid, 202])
   t = np.arange(num_frames, dtype=np.float32) / fps
   blink = np.zeros(num_frames, np.float32)
@@ -272,8 +275,8 @@ def make_motion(seed: int, vid: int, num_frames: int, fps: float, size: int) -> 
     dy=_sines(rng, t, 0.03 * size, 0.1, 0.6),
     angle=_sines(rng, t, 7.0, 0.1, 0.5),
     scale=1.0 + _sines(rng, t, 0.06, 0.05, 0.4),
-    gain=1.0 + _sines(rng, t, 0.10, 0.05, 0.3),
-    gamma=1.0 + _sines(rng, t, 0.08, 0.05, 0.3),
+    gain=1.0 + _sines(rng, t, 0.10, 0.05 * dynamics, 0.3 * dynamics),
+    gamma=1.0 + _sines(rng, t, 0.08, 0.05 * dynamics, 0.3 * dynamics),
     blink=np.clip(blink, 0, 1).astype(np.float32),
     mouth=mouth_signal(rng, num_frames, fps),
     pan=np.stack(

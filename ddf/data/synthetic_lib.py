@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from ddf.data import synthetic_diagnostics as diagnostics
 from ddf.data import synthetic_faces as faces
 from ddf.data import synthetic_fakes as fakes
 from ddf.data.video import write_video
@@ -43,7 +44,9 @@ __all__ = [
   "make_splits",
 ]
 
-METHODS = fakes.METHODS  # DeepFakeDetection is not supported (different layout in FF++).
+# DeepFakeDetection is not supported (different layout in FF++); the cue-isolating diagnostics
+# (ddf/data/synthetic_diagnostics.py) are never in the default mix.
+METHODS = fakes.METHODS + diagnostics.DIAGNOSTIC_METHODS
 DEFAULT_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 COMPRESSIONS = ("raw", "c23", "c40")
 SPLITS = ("train", "val", "test")
@@ -57,7 +60,7 @@ GENERATOR_VERSION = 1
 
 def settings_from_config(data: Any) -> dict[str, Any]:
   """`generate` keyword arguments of a training config's `data` field (configs/default.py)."""
-  return {
+  settings = {
     "pairs": tuple(int(p) for p in data.synthetic_pairs),
     "methods": tuple(m.strip() for m in str(data.methods).split(",") if m.strip()),
     "compressions": (str(data.config),),
@@ -69,6 +72,9 @@ def settings_from_config(data: Any) -> dict[str, Any]:
       os.path.abspath(os.path.expanduser(d)) for d in data.get("synthetic_face_dirs", ())
     ),
   }
+  if float(data.get("synthetic_dynamics", 1.0)) != 1.0:
+    settings["dynamics"] = float(data.synthetic_dynamics)
+  return settings
 
 
 def is_complete(out_dir: str | os.PathLike) -> bool:
@@ -209,17 +215,24 @@ def _render_task(task: dict[str, Any]) -> int:
   size, n, fps, seed = p["size"], p["num_frames"], p["fps"], p["seed"]
   t = int(task["target"])
   ident = faces.make_identity(photos, seed, t, size)
-  motion = faces.make_motion(seed, t, n, fps, size)
-  pre = post = None
+  dynamics = p.get("dynamics", 1.0)
+  motion = faces.make_motion(seed, t, n, fps, size, dynamics)
   if task["method"] != "original":
     s = int(task["source"])
     src = faces.make_identity(photos, seed, s, size)
-    src_motion = faces.make_motion(seed, s, n, fps, size)
+    src_motion = faces.make_motion(seed, s, n, fps, size, dynamics)
     rng = np.random.default_rng([seed, t, s, METHODS.index(task["method"]), 303])
-    pre, post = fakes.make_hooks(
-      task["method"], ident, src, motion, src_motion, rng, p["difficulty"]
-    )
-  frames = faces.render(ident, motion, size, pre, post).frames
+    if task["method"] in diagnostics.DIAGNOSTIC_METHODS:
+      frames = diagnostics.make_diagnostic(
+        task["method"], ident, motion, size, rng, p["difficulty"]
+      )
+    else:
+      pre, post = fakes.make_hooks(
+        task["method"], ident, src, motion, src_motion, rng, p["difficulty"]
+      )
+      frames = faces.render(ident, motion, size, pre, post).frames
+  else:
+    frames = faces.render(ident, motion, size).frames
   for comp, path in task["outputs"]:
     _atomic_write(path, degrade(frames, comp), fps)
   return len(task["outputs"])
@@ -231,7 +244,9 @@ def _annotations(params: dict[str, Any], ids: Sequence[str]) -> dict[str, Any]:
   out = {}
   for vid in ids:
     ident = faces.make_identity(photos, params["seed"], int(vid), size)
-    motion = faces.make_motion(params["seed"], int(vid), n, params["fps"], size)
+    motion = faces.make_motion(
+      params["seed"], int(vid), n, params["fps"], size, params.get("dynamics", 1.0)
+    )
     lms, boxes = [], []
     for f in range(n):
       m = faces.frame_transform(ident, motion, f)
@@ -283,6 +298,7 @@ def generate(
   seed: int = 0,
   difficulty: float = 0.5,
   face_dirs: Sequence[str] = (),
+  dynamics: float = 1.0,
   workers: int | None = None,
   overwrite: bool = False,
   verbose: bool = False,
@@ -300,6 +316,8 @@ def generate(
     seed: everything is deterministic given the seed.
     difficulty: in [0, 1]; higher = subtler artifacts.
     face_dirs: folders of extra face photos added to the identity pool.
+    dynamics: >= 1; multiplies the frequency of the lighting drift of every video (the
+      diagnostics' trees use faster lighting so that `Shuffled` flickers; 1 = the default tree).
     workers: processes (default: all cores; 1 = in-process).
     overwrite: replace a tree generated earlier with other parameters.
     verbose: print progress.
@@ -314,6 +332,8 @@ def generate(
   out_dir = os.path.abspath(os.fspath(out_dir))
   methods, compressions = tuple(methods), tuple(compressions)
   _check_args(methods, compressions, size, num_frames, difficulty)
+  if not dynamics >= 1.0:
+    raise ValueError(f"dynamics must be >= 1, got {dynamics}")
   params = {
     "version": _META_VERSION,
     "pairs": [int(p) for p in pairs],
@@ -326,6 +346,8 @@ def generate(
     "difficulty": float(difficulty),
     "face_dirs": [os.path.abspath(d) for d in face_dirs],
   }
+  if dynamics != 1.0:  # absent from the default trees' settings, which stay where they are
+    params["dynamics"] = float(dynamics)
   splits = make_splits(pairs, seed)
 
   meta_path = os.path.join(out_dir, META_FILE)
@@ -409,6 +431,7 @@ _FLAGS = {
   "seed": "--seed",
   "difficulty": "--difficulty",
   "face_dirs": "--faces",
+  "dynamics": "--dynamics",
   "version": "generator version",
 }
 

@@ -74,10 +74,13 @@ class SpatialConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TemporalConfig:
-  """Stacked BiLSTM over per-frame spatial vectors: units per direction of each layer."""
+  """Stacked BiLSTM over per-frame spatial vectors: units per direction of each layer;
+  `input_norm` layer-normalises the vectors first (unnormalised backbone features saturate the
+  LSTM gates)."""
 
   hidden_sizes: tuple[int, ...] = (128, 64)
   dropout: float = 0.2
+  input_norm: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +203,8 @@ class FusionDetector(nn.Module):
       if "spatial" in branches:
         contexts["spatial"] = _masked_mean(seq, mask)
       if "temporal" in branches:
+        if self.temporal.input_norm:
+          seq = layers.layer_norm(dtype=dtype, name="temporal_norm")(seq)
         hs = BiLSTM(
           self.temporal.hidden_sizes, self.temporal.dropout, dtype=dtype, name="temporal"
         )(seq, train=train, seq_lengths=seq_lengths)

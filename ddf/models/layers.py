@@ -75,6 +75,18 @@ def batch_norm(
   )
 
 
+def layer_norm(*, dtype: Dtype = jnp.float32, name: str | None = None) -> nn.LayerNorm:
+  """LayerNorm over the last axis (eps 1e-6), float32 scale and bias."""
+  return nn.LayerNorm(
+    epsilon=1e-6,
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    scale_init=_p(nn.initializers.ones_init(), CONV_BIAS_AXES),
+    bias_init=_p(nn.initializers.zeros_init(), CONV_BIAS_AXES),
+    name=name,
+  )
+
+
 def dense(
   features: int,
   *,
