@@ -1,7 +1,7 @@
 """Cue-isolating diagnostics: reals + one diagnostic manipulation, one branch of the detector.
 
   python -m ddf.train --config configs/diagnostics.py:Shuffled,spatial --workdir runs/diag/shuffled_spatial
-  python -m ddf.train --config configs/diagnostics.py:Shuffled,temporal --workdir runs/diag/shuffled_temporal
+  python -m ddf.train --config configs/diagnostics.py:Shuffled,micro_temporal --workdir runs/diag/shuffled_micro_temporal
   python -m ddf.train --config configs/diagnostics.py:ChromaShift,micro --workdir runs/diag/chroma_micro
   python -m ddf.tables --workdirs runs/diag/*     # the branch x diagnostic AUC matrix
 
@@ -54,7 +54,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.methods = method
   # Lighting changes within a clip, so that a Shuffled clip flickers: a cue the crops' alignment
   # jitter does not hide (expression changes alone are below it at 64 px).
-  c.data.synthetic_dynamics = 5.0
+  c.data.synthetic_dynamics = 12.0
   c.model.branches = BRANCHES[branch]
   if not tiny:
     c.data.synthetic_pairs = (24, 8, 16)  # test: 32 reals + 32 fakes.

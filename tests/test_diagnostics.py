@@ -133,7 +133,7 @@ def test_dynamics_speeds_up_lighting_and_leaves_default_trees_alone():
 
   assert "dynamics" not in synthetic_lib.settings_from_config(default_config().data)
   c = diagnostics_config.get_config("Shuffled,temporal")
-  assert synthetic_lib.settings_from_config(c.data)["dynamics"] == 5.0
+  assert synthetic_lib.settings_from_config(c.data)["dynamics"] == 12.0
   slow = faces.make_motion(0, 3, 24, 25.0, 96)
   np.testing.assert_array_equal(slow.gain, faces.make_motion(0, 3, 24, 25.0, 96, 1.0).gain)
   fast = faces.make_motion(0, 3, 24, 25.0, 96, 5.0)

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--difficulty", type=float, default=0.5, help="0 = obvious artifacts, 1 = subtle")
   ap.add_argument(
-    "--dynamics", type=float, default=1.0, help="lighting-drift speed (>= 1; diagnostics: 5)"
+    "--dynamics", type=float, default=1.0, help="lighting-drift speed (>= 1; diagnostics: 12)"
   )
   ap.add_argument(
     "--faces",
