@@ -2,7 +2,7 @@
 
 Reads (and, like `ddf.train`, generates / builds when missing) the config's dataset and scores the
 same fixed clips the detector is evaluated on (`ClipRule.eval_starts`; the same rule picks the
-train clips). Two baselines, both face-agnostic apart from the alignment of the crops:
+train clips). Three baselines, all face-agnostic apart from the alignment of the crops:
 
   grid_logreg      per clip, on a 4x4 grid of the crop: sharpness (log variance of the Laplacian,
                    mean gradient magnitude, of luma), mean Lab colour and frame-to-frame change
@@ -14,6 +14,10 @@ train clips). Two baselines, both face-agnostic apart from the alignment of the 
                    alignment puts the face (`ddf.faces.align`). Its sign is the one with the larger
                    train video AUC; P(fake) = sigmoid(sign * log ratio), so 0.5 is equal edge
                    strength (ACC / precision / recall / F1 use that threshold).
+  brightness_flicker  no training: per clip, mean |second difference over frames| of the face
+                   box's mean luma (lighting that jumps instead of drifting; the trivial temporal
+                   method the `Shuffled` diagnostic is measured against); P(fake) = sigmoid(sign
+                   * (value - its train median)), the sign chosen on train as above.
 
 Writes `WORKDIR/eval/<dataset>_{val,test}.json` in the format of `ddf.eval_lib.split_report` (with
 `data` provenance, `baseline` and `baseline_params`: chosen C and val AUC per C, or sign) and
@@ -36,7 +40,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-BASELINES = ("grid_logreg", "face_edge_ratio")
+BASELINES = ("grid_logreg", "face_edge_ratio", "brightness_flicker")
 
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # inverse L2 strengths tried on val.
 GRID = 4  # cells per side of the feature grid.
@@ -125,6 +129,20 @@ def edge_log_ratio(clips: np.ndarray, margin: float) -> np.ndarray:
   inner = grad[..., inside].mean(-1).mean(-1)
   ring = grad[..., ~inside].mean(-1).mean(-1)
   return (np.log(inner + 1e-3) - np.log(ring + 1e-3)).astype(np.float32)
+
+
+def brightness_flicker(clips: np.ndarray, margin: float) -> np.ndarray:
+  """Clips [B, T, S, S, 3] uint8 (T >= 3) -> [B] log(1 + mean |second difference over time| of the
+  face box's mean luma)."""
+  y = _luma(np.asarray(clips))  # [B, T, S, S]
+  lo, hi = face_box(y.shape[-1], margin)
+  m = y[..., lo:hi, lo:hi].mean((-1, -2))  # [B, T]
+  if m.shape[1] < 3:
+    raise ValueError(f"brightness_flicker needs clips of 3+ frames, got {m.shape[1]}")
+  return np.log1p(np.abs(m[:, 2:] - 2 * m[:, 1:-1] + m[:, :-2]).mean(-1)).astype(np.float32)
+
+
+HAND_FEATURES = {"face_edge_ratio": edge_log_ratio, "brightness_flicker": brightness_flicker}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,21 +292,24 @@ def run(
   else:
 
     def featurize(clips: np.ndarray) -> np.ndarray:
-      return edge_log_ratio(clips, margin)[:, None]
+      return HAND_FEATURES[baseline](clips, margin)[:, None]
 
     train, val = load("train", featurize), load("val", featurize)
     raw = train.x[:, 0]
-    train_auc = video_auc(train, _sigmoid(raw))
+    # face_edge_ratio: 0 = equal edge strength; brightness_flicker (>= 0): the train median.
+    center = float(np.median(raw)) if baseline == "brightness_flicker" else 0.0
+    train_auc = video_auc(train, _sigmoid(raw - center))
     sign = -1.0 if train_auc < 0.5 else 1.0
     params = {
       "sign": sign,
+      "center": center,
       "train_video_auc": max(train_auc, 1.0 - train_auc),
       "face_box": list(face_box(int(config.data.crop_size), margin)),
     }
     print(f"  sign = {sign:+g} (train video AUC {params['train_video_auc']:.4f})", flush=True)
 
     def score(clips: ClipSet) -> np.ndarray:
-      return _sigmoid(sign * clips.x[:, 0])
+      return _sigmoid(sign * (clips.x[:, 0] - center))
 
   splits = {"val": val, "test": load("test", featurize)}  # test: after everything is chosen.
   reports = {}
@@ -309,7 +330,8 @@ def run(
     reports[split] = report
   record = json.loads(config.to_json_best_effort())
   record.update(
-    baseline=baseline, baseline_params={k: params[k] for k in ("C", "sign") if k in params}
+    baseline=baseline,
+    baseline_params={k: params[k] for k in ("C", "sign", "center") if k in params},
   )
   (workdir / "config.json").write_text(json.dumps(record, indent=1, default=str))
   print(f"\nBaseline {baseline}\n{eval_lib.format_table(reports)}", flush=True)

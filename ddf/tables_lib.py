@@ -372,10 +372,10 @@ def _diagnostic(run: Run) -> tuple[str, str] | None:
   from ddf.data.ffpp_layout import DIAGNOSTIC_METHODS
 
   methods = str(run.config.get("data.methods", "")).split(",")
-  if (
-    len(methods) != 1 or methods[0].strip() not in DIAGNOSTIC_METHODS or run.config.get("baseline")
-  ):
+  if len(methods) != 1 or methods[0].strip() not in DIAGNOSTIC_METHODS:
     return None
+  if run.config.get("baseline"):
+    return methods[0].strip(), f"baseline: {run.config.get('baseline')}"
   on = run.branches()
   branch = "full" if set(on) == set(_BRANCHES) else "+".join(on)
   return methods[0].strip(), branch

@@ -14,7 +14,7 @@ from sklearn import metrics as skm
 
 from tests.conftest import REPO
 
-BASELINES = ("grid_logreg", "face_edge_ratio")
+BASELINES = ("grid_logreg", "face_edge_ratio", "brightness_flicker")
 
 
 def _main(workdir: Path, data_dir: Path, baseline: str) -> None:
@@ -175,3 +175,17 @@ def test_c_is_chosen_on_val_never_on_test(runs, tiny_dataset, tmp_path, monkeypa
   assert noisy["C"] == clean["C"] and noisy["val_video_auc_by_C"] == clean["val_video_auc_by_C"]
   aucs = clean["val_video_auc_by_C"]  # the smallest C among the best val AUCs
   assert clean["C"] == min(float(c) for c, a in aucs.items() if a == max(aucs.values()))
+
+
+def test_brightness_flicker_scores_jumping_light_above_drifting_light():
+  from ddf.baselines_lib import brightness_flicker
+
+  rng = np.random.default_rng(1)
+  base = rng.integers(60, 190, [6, 1, 32, 32, 3]).astype(np.float32)
+  drift = 1.0 + 0.1 * np.sin(np.linspace(0, 2, 8))[None, :, None, None, None]
+  jumps = drift[:, [3, 0, 6, 1, 7, 2, 5, 4]]  # the same light levels, out of order
+  smooth = brightness_flicker(np.clip(base * drift, 0, 255).astype(np.uint8), 1.3)
+  shuffled = brightness_flicker(np.clip(base * jumps, 0, 255).astype(np.uint8), 1.3)
+  assert smooth.shape == (6,) and np.all(shuffled > smooth + 0.5)
+  with pytest.raises(ValueError, match="3\\+ frames"):
+    brightness_flicker(np.zeros([1, 2, 32, 32, 3], np.uint8), 1.3)

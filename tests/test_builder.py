@@ -138,6 +138,7 @@ def test_two_builds_are_identical(tiny_tree, tiny_dataset, tmp_path):
       np.testing.assert_array_equal(r1["landmarks"], r2["landmarks"])
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 class FaceforensicsBuilderTest(tfds.testing.DatasetBuilderTestCase):
   """The standard TFDS builder test over a one-pair-per-split synthetic tree."""
 
@@ -247,6 +248,7 @@ def _two_face_frames(num_frames: int = 6, hide_left: bool = False) -> np.ndarray
   return np.repeat(frame[None], num_frames, axis=0)
 
 
+@pytest.mark.slow  # generates and builds its own tree
 def test_a_fake_shows_the_same_face_as_its_target(tmp_path):
   from ddf.data import ffpp_examples
   from ddf.data.ffpp_layout import VideoEntry

@@ -47,7 +47,11 @@ def test_block_derangement_moves_every_frame_inside_its_block(num_frames, block)
 def _model(branches: str):
   c = get_config("tiny").model
   c.update_from_flattened_dict(
-    {"branches": branches, "temporal.hidden_sizes": (4,), "micro.hidden_sizes": (4,)}
+    {
+      "branches": branches,
+      "temporal.hidden_sizes": (4,),
+      "micro.hidden_sizes": (4,),
+    }
   )
   return build_detector(c)
 

@@ -56,6 +56,7 @@ def test_nms_and_iou():
 # ----------------------------------------------------------------------------- MTCNN
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_networks_match_the_wheel():
   """The JAX P/R/O-Nets give the outputs of the wheel's own Keras networks."""
   pytest.importorskip("tensorflow")
@@ -98,6 +99,7 @@ def test_crop_and_resize_matches_tf():
   np.testing.assert_allclose(out, ref, atol=5e-3)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_astronaut_acceptance(detector, astronaut):
   (det,) = detector.detect(astronaut)
   assert len(det) == 1
@@ -110,6 +112,7 @@ def test_astronaut_acceptance(detector, astronaut):
   np.testing.assert_allclose(det2.boxes, det.boxes, atol=1e-3)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_camera_one_face(detector, camera_rgb):
   (det,) = detector.detect(camera_rgb[None])
   assert len(det) == 1  # the cameraman's face
@@ -121,6 +124,7 @@ def test_camera_one_face(detector, camera_rgb):
   assert lm[:2, 1].max() < lm[2, 1] < lm[3:, 1].min()  # eyes above nose above mouth
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_blank_and_noise_no_faces(detector):
   rng = np.random.default_rng(0)
   images = np.stack(
@@ -136,6 +140,7 @@ def test_blank_and_noise_no_faces(detector):
   assert dets[0].boxes.shape == (0, 4) and dets[0].landmarks.shape == (0, 5, 2)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_transformed_astronaut(detector, astronaut):
   """Rotated, scaled and shifted copy: the face is found and landmarks move accordingly."""
   m = cv2.getRotationMatrix2D((225.0, 120.0), 15.0, 0.8)
@@ -153,6 +158,7 @@ def test_transformed_astronaut(detector, astronaut):
   assert np.linalg.norm(centre - exp_centre) < 8
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_batch_equals_single(detector, astronaut, camera_rgb):
   shifted = np.roll(astronaut, (37, -51), axis=(0, 1))
   images = np.stack([astronaut, camera_rgb, shifted])
@@ -201,6 +207,7 @@ def test_alignment_puts_landmarks_on_template():
     assert np.hypot((wgt * cx).sum() / wgt.sum() - tx, (wgt * cy).sum() / wgt.sum() - ty) < 1.0
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_align_real_face(detector, astronaut):
   (det,) = detector.detect(astronaut)
   crop, mat = align_lib.align_face(astronaut, det.landmarks[0], 128, 1.3)
@@ -281,6 +288,7 @@ def _clip(astronaut: np.ndarray, num_frames: int = 8, h: int = 640, w: int = 640
   return np.stack(frames), np.asarray(offsets, np.float64)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_pipeline_on_moving_clip(detector, astronaut):
   frames, offsets = _clip(astronaut)
   # Detection at 512x512 in batches of 4: the shapes compiled by the tests above are reused
@@ -314,6 +322,7 @@ def test_pipeline_on_moving_clip(detector, astronaut):
   np.testing.assert_allclose(res1.boxes, res.boxes[:2], atol=1e-2)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_pipeline_faceless_clip(detector):
   frames = np.full((4, 512, 512, 3), 100, np.uint8)
   frames[:, 100:140, 50:270] = 200  # some structure, no face
@@ -345,6 +354,7 @@ def test_detection_scale_keeps_min_face_detectable():
   assert scale(40, detect_min_face=12) == pytest.approx(12 / 36)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_pipeline_finds_small_face_in_1080p(detector, camera_rgb):
   """A 40 px face in dim, noisy 1080p frames (low-light video) with min_face_size=40.
 

@@ -55,6 +55,7 @@ def _init(det, clips):
 SUBSETS = [",".join(s) for r in range(1, 5) for s in itertools.combinations(BRANCHES, r)]
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 @pytest.mark.parametrize("fusion", ["concat", "attention"])
 def test_every_branch_subset_shapes(fusion):
   clips = jax.ShapeDtypeStruct((2, 3, 32, 32, 3), jnp.uint8)
@@ -107,6 +108,7 @@ def _forward(cfg):
   return jax.jit(lambda v, c, n: build_detector(cfg).apply(v, c, train=False, seq_lengths=n))
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_detector_train_step_attention_fusion(full_model):
   cfg, clips, v, _ = full_model
   det = build_detector(cfg)
@@ -144,6 +146,7 @@ def test_detector_train_step_attention_fusion(full_model):
   assert any(not np.allclose(a, b) for a, b in zip(old, new, strict=True))
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_bfloat16_close_to_float32(full_model):
   cfg, clips, v, fwd = full_model
   n = jnp.array([4, 4])
@@ -179,6 +182,7 @@ def _grad(det, v, clips):
   return jax.jit(jax.value_and_grad(loss))(v["params"])
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_remat_same_output_and_grads(spatial_temporal):
   clips, v = spatial_temporal
   l0, g0 = _grad(build_detector(_cfg(branches="spatial")), v, clips)
@@ -187,6 +191,7 @@ def test_remat_same_output_and_grads(spatial_temporal):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g0, g1)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_freeze_zero_backbone_grads(spatial_temporal):
   clips, v = spatial_temporal
   det = build_detector(_cfg(branches="spatial", **{"spatial.freeze": True}))
@@ -196,6 +201,7 @@ def test_freeze_zero_backbone_grads(spatial_temporal):
   assert any(np.any(x != 0) for x in jax.tree.leaves(g["spatial_attention"]))
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_bilstm_padding_mask_matches_unpadded():
   m = BiLSTM((6, 3))
   x = jax.random.normal(jax.random.key(0), (2, 5, 4))
@@ -216,6 +222,7 @@ def test_bilstm_padding_mask_matches_unpadded():
   assert np.all(w[:, 5:] == 0)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_detector_seq_lengths_ignore_padding(full_model):
   cfg, clips, v, fwd = full_model
   padded = jnp.concatenate([clips, _clips(t=2, seed=5)], axis=1)
@@ -225,6 +232,7 @@ def test_detector_seq_lengths_ignore_padding(full_model):
   assert np.all(aux["temporal_attention"][:, 4:] == 0)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_logical_axes_and_mesh_sharding():
   det = build_detector(_cfg(fusion="attention"))
   v = jax.eval_shape(
@@ -258,6 +266,7 @@ def test_logical_axes_and_mesh_sharding():
   assert logits.shape == (2,)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_precomputed_features_match_frames():
   """A frozen backbone's cached inputs give the same logits, BN updates and gradients as frames."""
   cfg = _cfg(fusion="attention", **{"spatial.freeze": True})

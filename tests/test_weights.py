@@ -78,6 +78,7 @@ def _assert_same_tree(a, b):
   jax.tree.map(lambda x, y: np.testing.assert_array_equal(x, y), a, b)
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 @pytest.mark.parametrize("arch", ["resnet50", "vgg16"])
 def test_backbone_parity_with_keras(arch, tmp_path_factory, request):
   if arch == "vgg16":
@@ -109,6 +110,7 @@ def _keras_bilstm(units, in_dim, t, seed):
   return model
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 @pytest.mark.parametrize("units", [(16,), (16, 8)])
 def test_bilstm_parity_with_keras(units, tmp_path):
   model = _keras_bilstm(units, 12, 7, seed=len(units))
@@ -131,6 +133,7 @@ def test_bilstm_parity_with_keras(units, tmp_path):
   assert err <= TOL
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_cli_roundtrip_and_merge(keras_vgg16, tmp_path):
   x, ref, (legacy, _) = keras_vgg16
   out_dir = str(tmp_path / "vgg16_ckpt")
@@ -147,6 +150,7 @@ def test_cli_roundtrip_and_merge(keras_vgg16, tmp_path):
     W.load_backbone_variables(out_dir, "resnet50")
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_merge_pretrained_into_detector(tmp_path):
   from configs.default import get_config
   from ddf.models import build_detector
@@ -234,6 +238,7 @@ def test_cli_unknown_file_is_short(tmp_path, capsys):
   assert "conv5_block3_3_bn: params/scale(2048,)" in err and "dense_1: dense_1/kernel(4, 2)" in err
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_cli_wrong_arch_names_the_right_one(keras_vgg16, tmp_path, capsys):
   _, _, (legacy, k3) = keras_vgg16
   out_dir = str(tmp_path / "out")
@@ -341,6 +346,7 @@ def test_torchvision_wrong_arch_names_the_right_one():
   assert "layer4.2.bn3.running_var" in msg and "torchvision.models.resnet50" in msg
 
 
+@pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_torchvision_numerics():
   torch = pytest.importorskip("torch")
   torchvision = pytest.importorskip("torchvision")
