@@ -4,24 +4,31 @@
 #
 #   OUT=/some/folder bash benchmarks/gpu_check.sh      # from the repository root
 #
+# The Python environment: $PY must import JAX with its GPU plugin and ddf's dependencies
+# (`pip install -e . "jax[cuda12]"`). On a machine that cannot reach a package index, put wheels
+# of the missing packages in $WHEELS (default .whl/, git-ignored): they are installed offline into
+# a folder of their own and put first on PYTHONPATH; the repository root is on PYTHONPATH too.
+#
 # Steps (each continues past a failure of the one before; the summary says which failed):
-#   1. venv + `pip install -e . "jax[cuda12]"` (skipped when $VENV already has ddf and the CUDA
-#      plugin; FORCE_INSTALL=1 reinstalls). The GPU machine reaches package registries (PyPI)
-#      and nothing else, so everything comes from pip: no weights, no datasets, no git.
-#   2. nvidia-smi and jax.devices(); the benchmarks below are skipped if JAX sees no GPU.
-#   3. bench_train.py: resnet50 and resnet50_bf16 train steps, 32 clips x 8 frames (256 frames
-#      of 224 px per step), 10 steps, MFU against the H200 dense bf16 datasheet peak (989 TFLOP/s;
-#      the float32 row is therefore a fraction of the bf16 peak).
-#   4. bench_faces.py: the face pipeline on a synthetic 1280x720 clip, MTCNN (JAX) on the GPU,
-#      plus the `mtcnn` wheel (TensorFlow, CPU) as a reference row.
-#   5. a small synthetic FF++ tree, built with the FF++ builder (CPU workers), then
-#      bench_input.py (grain loader in-process: --workers 0; the input pipeline is host-side).
+#   1. offline install of $WHEELS (if the folder exists), versions, nvidia-smi, jax.devices();
+#      the benchmarks are skipped if JAX sees no GPU.
+#   2. bench_train.py, bfloat16: the ResNet50 fusion model's train step, 32 clips x 8 frames
+#      (256 frames of 224 px per step), MFU against a bf16 matmul measured in the same run and
+#      against the H200 dense bf16 datasheet peak (989 TFLOP/s).
+#   3. bench_faces.py: the face pipeline on a synthetic 1280x720 clip, MTCNN (JAX) on the GPU
+#      (no TensorFlow row: the `mtcnn` wheel's detector needs TensorFlow).
+#   4. bench_input.py on a dataset of 256 px crops, with 0 (in process), 4 and 8 grain workers:
+#      the host-side input pipeline's frames/s. The dataset is $GPU_DATA (default .gpu_data/tfds,
+#      built beforehand with ddf.data.build) or, if missing, generated and built here. Needs
+#      TensorFlow (TFDS parses the stored tf.train.Example records with it), which ddf's install
+#      brings; leave `input` out of STEPS on a machine where TensorFlow cannot be installed.
+#   5. bench_train.py, float32: the same step in float32 (last: the least important row).
 #
 # Environment: OUT (default ./gpu_check_out) receives every table (*.txt: stdout) and log (*.log:
-# stderr) and summary.txt; VENV (default .venv: git-ignored, so a warm machine keeps it);
-# PYTHON (default python3); JAX_SPEC (default "jax[cuda12]"); GPU_CHECK_BUDGET_S (default 460);
-# STEPS (default "train faces input": a subset reruns only those benchmarks, e.g. after a
-# timeout); REQUIRE_GPU=0 runs the benchmarks without a GPU (only to test this script).
+# stderr) and summary.txt; PY (default python3); WHEELS (default .whl); GPU_DATA (default
+# .gpu_data/tfds); GPU_CHECK_BUDGET_S (default 460); STEPS (default "train_bf16 faces input
+# train_f32": a subset reruns only those); BATCH (default 32) and TRAIN_STEPS (default 10) size
+# the train benchmark; REQUIRE_GPU=0 runs the benchmarks without a GPU (only to test this script).
 # Exit status: 0 if every step passed, 1 otherwise.
 
 set -uo pipefail
@@ -29,15 +36,17 @@ set -uo pipefail
 START=$(date +%s)
 BUDGET_S=${GPU_CHECK_BUDGET_S:-460}
 OUT=${OUT:-./gpu_check_out}
-VENV=${VENV:-.venv}
-PYTHON=${PYTHON:-python3}
-JAX_SPEC=${JAX_SPEC:-jax[cuda12]}
-STEPS=${STEPS:-train faces input}
+PY=${PY:-python3}
+STEPS=${STEPS:-train_bf16 faces input train_f32}
+BATCH=${BATCH:-32}
+TRAIN_STEPS=${TRAIN_STEPS:-10}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 1
 cd "$(dirname "$0")/.." || exit 1 # the repository root
+REPO=$(pwd)
+WHEELS=${WHEELS:-.whl}
+GPU_DATA=${GPU_DATA:-.gpu_data/tfds}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ddf_gpu_check.XXXXXX")
-PY="$VENV/bin/python"
-export VENV PY PYTHON JAX_SPEC TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
+export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
 
 SUMMARY=()
 FAILED=0
@@ -74,7 +83,7 @@ step() {
     echo "-- ${name}: ${status} (rc ${rc}); last lines of ${file}.log:"
     tail -n 15 "$OUT/${file}.log" | sed 's/^/   /'
   fi
-  SUMMARY+=("$(printf '%-8s %-34s %4ss  %s' "$status" "$name" $(($(date +%s) - t0)) "${file}.txt")")
+  SUMMARY+=("$(printf '%-8s %-40s %4ss  %s' "$status" "$name" $(($(date +%s) - t0)) "${file}.txt")")
   return "$rc"
 }
 
@@ -85,76 +94,77 @@ skip() {
 }
 
 # ----------------------------------------------------------------------------- 1. environment
-install_env() {
-  if [[ ! -x "$PY" ]]; then
-    if command -v uv >/dev/null; then uv venv -q --python "$PYTHON" "$VENV"; else "$PYTHON" -m venv "$VENV"; fi || return 1
-  fi
-  if [[ "${FORCE_INSTALL:-0}" != 1 ]] &&
-    "$PY" -c "import importlib.metadata as m, ddf, jax; m.version('jax-cuda12-plugin')" 2>/dev/null; then
-    echo "reusing $VENV (ddf and the jax CUDA plugin import); FORCE_INSTALL=1 reinstalls"
-    return 0
-  fi
-  if command -v uv >/dev/null; then
-    uv pip install -q --python "$PY" -e . "$JAX_SPEC"
-  else
-    "$PY" -m pip install -q --progress-bar off -e . "$JAX_SPEC"
-  fi
-}
-export -f install_env # `timeout` runs programs, not shell functions: run it through bash -c
-step "install (venv, ddf, ${JAX_SPEC})" 240 install bash -c install_env
+SITE="$WORK/site"
+if compgen -G "$WHEELS/*.whl" >/dev/null; then
+  step "offline install of $WHEELS/*.whl" 60 install \
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target "$SITE" "$WHEELS"/*.whl
+  export PYTHONPATH="$SITE:$REPO${PYTHONPATH:+:$PYTHONPATH}"
+else
+  export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+fi
 timeout 30 "$PY" -c "
-import importlib.metadata as m
-for d in ('jax', 'jaxlib', 'jax-cuda12-plugin', 'jax-cuda12-pjrt', 'flax', 'optax', 'tensorflow-cpu',
-          'nvidia-cudnn-cu12', 'nvidia-cublas-cu12'):
+import importlib.metadata as m, sys
+print('python', sys.version.split()[0])
+for d in ('jax', 'jaxlib', 'jax-cuda12-plugin', 'jax-cuda13-plugin', 'flax', 'optax',
+          'orbax-checkpoint', 'clu', 'grain', 'tensorflow-datasets', 'numpy', 'opencv-python-headless'):
   try:
     print(d, m.version(d))
   except m.PackageNotFoundError:
-    print(d, '-')
+    pass
 " >"$OUT/versions.txt" 2>&1
-
-# ----------------------------------------------------------------------------- 2. device
 if command -v nvidia-smi >/dev/null; then
   timeout 20 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
   timeout 20 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
     >"$OUT/gpu.txt" 2>&1
 fi
-step "jax sees the GPU" 60 devices "$PY" -c "
+step "jax sees the GPU; ddf imports" 60 devices "$PY" -c "
 import jax
+import ddf.train_step, ddf.faces
 print('jax', jax.__version__, 'backend', jax.default_backend(), jax.devices())
 assert jax.default_backend() == 'gpu', 'JAX found no GPU'
 "
 GPU_OK=$?
 
-# ----------------------------------------------------------------------------- 3-5. benchmarks
+# ----------------------------------------------------------------------------- 2-5. benchmarks
 want() { [[ " ${STEPS} " == *" $1 "* ]]; }
+bench_train() { # CONFIG: one train-step row; the peak is a bf16 matmul measured in the same run.
+  step "bench_train $1 b${BATCH}x8 224px" 170 "bench_train_$1" \
+    "$PY" benchmarks/bench_train.py --configs "$1" --batch_size "$BATCH" --clip_len 8 \
+    --steps "$TRAIN_STEPS" --peak_dtype bfloat16 --peak_tflops 989
+}
 if ((GPU_OK != 0)) && [[ "${REQUIRE_GPU:-1}" == 1 ]]; then
   for s in ${STEPS}; do skip "$s" "JAX sees no GPU"; done
 else
-  if want train; then
-    step "bench_train resnet50(,_bf16) b32" 210 bench_train \
-      "$PY" benchmarks/bench_train.py --configs resnet50,resnet50_bf16 --batch_size 32 \
-      --clip_len 8 --steps 10 --peak_tflops 989
-  fi
+  if want train_bf16; then bench_train resnet50_bf16; fi
   if want faces; then
-    step "bench_faces 720p, MTCNN on GPU" 100 bench_faces \
-      "$PY" benchmarks/bench_faces.py --frames 32 --repeats 2 --detect-max-side 640 --crop-size 256
+    step "bench_faces 720p, MTCNN on GPU" 110 bench_faces \
+      "$PY" benchmarks/bench_faces.py --frames 32 --repeats 2 --detect-max-side 640 \
+      --crop-size 256 --no-tf
   fi
   if want input; then
-    if step "synthetic FF++ tree (4/1/1 pairs)" 40 synthetic \
-      "$PY" -m ddf.data.synthetic --out "$WORK/synthetic_ffpp" --pairs 4 1 1 --compressions c23 \
-      --quiet &&
-      step "build c23 f8 s64 (CPU workers)" 90 build \
-        "$PY" -m ddf.data.build --manual_dir "$WORK/synthetic_ffpp" --data_dir "$WORK/tfds" \
-        --config c23 --frames_per_video 8 --crop_size 64 --workers 0; then
-      # --workers 0 only: with grain worker processes bench_input.py stops on absl's
-      # UnparsedFlagAccessError (it does not parse absl flags; ddf.train does).
-      step "bench_input workers=0" 45 bench_input \
-        "$PY" benchmarks/bench_input.py --data_dir "$WORK/tfds" --config c23 \
-        --frames_per_video 8 --crop_size 64 --clip_len 8 --batch_size 8 --batches 30 --workers 0
+    data="$GPU_DATA"
+    if [[ ! -d "$data" ]]; then
+      data="$WORK/tfds"
+      step "synthetic FF++ tree (4/1/1 pairs, 320 px)" 60 synthetic \
+        "$PY" -m ddf.data.synthetic --out "$WORK/synthetic_ffpp" --pairs 4 1 1 \
+        --compressions c23 --size 320 --frames 32 --quiet &&
+        step "build c23, 16 frames, 256 px crops" 120 build \
+          "$PY" -m ddf.data.build --manual_dir "$WORK/synthetic_ffpp" --data_dir "$data" \
+          --config c23 --frames_per_video 16 --crop_size 256 --workers 4
+    fi
+    if [[ -d "$data" ]]; then
+      for w in 0 4 8; do
+        step "bench_input 256 px, ${w} grain workers" 50 "bench_input_w$w" \
+          "$PY" benchmarks/bench_input.py --data_dir "$data" --config c23 \
+          --frames_per_video 16 --crop_size 256 --clip_len 8 --batch_size 8 --batches 40 \
+          --workers "$w"
+      done
     else
       skip bench_input "no dataset"
     fi
   fi
+  if want train_f32; then bench_train resnet50; fi
 fi
 rm -rf "$WORK"
 
@@ -166,11 +176,11 @@ rm -rf "$WORK"
   tr '\n' ' ' <"$OUT/versions.txt" 2>/dev/null && echo
   cat "$OUT/gpu.txt" 2>/dev/null
   printf '%s\n' "${SUMMARY[@]}"
-  for f in bench_train bench_faces bench_input; do
-    if [[ -s "$OUT/$f.txt" ]]; then
+  for f in "$OUT"/bench_*.txt; do
+    if [[ -s "$f" ]]; then
       echo
-      echo "-- $f"
-      cat "$OUT/$f.txt"
+      echo "-- $(basename "$f" .txt)"
+      cat "$f"
     fi
   done
   echo

@@ -21,7 +21,7 @@ import jax
 import ml_collections
 
 from ddf import checkpoints as checkpoints_lib
-from ddf import eval_lib, sharding
+from ddf import eval_lib, sharding, train_step
 from ddf.context import Context
 from ddf.data import build_lib as data_build
 from ddf.models import FusionDetector, build_detector
@@ -81,8 +81,6 @@ class RestoredRun:
 
 def restore(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> RestoredRun:
   """The val-selected checkpoint of `workdir` (the latest one when no val evaluation ran)."""
-  from ddf import train_lib
-
   workdir = Path(workdir).expanduser()
   if not checkpoints_lib.exists(workdir):
     raise FileNotFoundError(
@@ -94,7 +92,7 @@ def restore(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Re
   mesh = sharding.create_mesh(config.mesh)
   rules = sharding.logical_rules(config.mesh)
   model = build_detector(config.model)
-  state, shardings = train_lib.create_train_state(
+  state, shardings = train_step.create_train_state(
     config, model, mesh, rules, jax.random.key(config.seed)
   )
   with checkpoints_lib.Checkpoints(workdir) as checkpoints:

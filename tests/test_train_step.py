@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from ddf import sharding, train_lib
+from ddf import sharding, train_step
 from ddf.models import build_detector, frame_features
 
 
@@ -35,7 +35,7 @@ def _state(config):
   mesh = sharding.create_mesh(config.mesh)
   rules = sharding.logical_rules(config.mesh)
   model = build_detector(config.model)
-  state, _ = train_lib.create_train_state(config, model, mesh, rules, jax.random.key(0))
+  state, _ = train_step.create_train_state(config, model, mesh, rules, jax.random.key(0))
   return state
 
 
@@ -49,7 +49,7 @@ def _batch(config, seed=0):
 
 
 def _step(config, state, batch):
-  return jax.jit(lambda st, b: train_lib.train_step(st, b, jax.random.key(3), config=config))(
+  return jax.jit(lambda st, b: train_step.train_step(st, b, jax.random.key(3), config=config))(
     state, batch
   )
 

@@ -27,6 +27,7 @@ import jax
 import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import flags
 
 from ddf.data import perturb, sbi
 from ddf.data import sampling as sampling_lib
@@ -374,6 +375,10 @@ def train_loader(
   iter_dataset = dataset.to_iter_dataset()
   workers = grain_workers(data.num_workers)
   if workers:
+    if not flags.FLAGS.is_parsed():
+      # grain's workers read its absl flags; outside an absl app (a notebook, a script) use the
+      # defaults instead of stopping on UnparsedFlagAccessError.
+      flags.FLAGS.mark_as_parsed()
     iter_dataset = iter_dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
   return iter(iter_dataset)
 
