@@ -9,7 +9,7 @@ resnet50_cached (frozen backbone, its precomputed float16 features in: `data.fea
 The last column divides clips/s by the first row's, measured in the same run.
 
 For each config: compile time, step time, clips/s, frames/s, model FLOPs per step (XLA cost
-analysis of the lowered, not yet compiled step: the same count on every backend) and
+analysis of the step lowered for the host CPU, not yet optimised: the same count on every backend) and
 MFU = FLOPs / step time / peak. The peak is measured in the same
 run (a large matmul on the same device, `--peak_dtype float32` or `bfloat16`), so MFU is a ratio of
 two figures of one machine; `--peak_tflops` adds a column against a datasheet figure (e.g. 989 for
@@ -86,6 +86,17 @@ def measure_peak_tflops(dtype: str = "float32", n: int = 0, reps: int = 10) -> f
   return 2 * n**3 * reps / (time.perf_counter() - t) / 1e12
 
 
+def program_flops(fn, *args) -> float:
+  """FLOPs of one call of `fn`: XLA's cost analysis of the program lowered for the host CPU, before
+  any backend optimisation (a GPU compile's own count leaves out what it hands to cuDNN, the
+  convolutions, and GPU plugins do not analyse lowered programs)."""
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), args)
+  with jax.default_device(jax.devices("cpu")[0]):
+    cost = jax.jit(fn).lower(*abstract).cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  return float(cost.get("flops", float("nan"))) if cost else float("nan")
+
+
 def bench(config, steps: int) -> dict[str, float]:
   mesh = sharding.create_mesh(config.mesh)
   rules = sharding.logical_rules(config.mesh)
@@ -100,15 +111,12 @@ def bench(config, steps: int) -> dict[str, float]:
     donate_argnums=(0,),
   )
   key = jax.random.key(1)
-  lowered = step.lower(state, batch, key)
-  # FLOPs of the program as written (backend-independent HLO): the compiled module's own count
-  # leaves out what a GPU compile hands to cuDNN / cuBLAS (the convolutions).
-  cost = lowered.cost_analysis()
-  cost = cost[0] if isinstance(cost, list) else cost
+  flops = program_flops(
+    lambda st, b, r: train_step.train_step(st, b, r, config=config), state, batch, key
+  )
   t = time.perf_counter()
-  compiled = lowered.compile()
+  compiled = step.lower(state, batch, key).compile()
   compile_s = time.perf_counter() - t
-  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
   state, _, _ = compiled(state, batch, key)  # warm-up
   jax.block_until_ready(state)
   t = time.perf_counter()
