@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,14 @@ import pytest
 # Small, deterministic CPU runs; keep TensorFlow (imported by tfds / clu) quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One persistent XLA compilation cache for the session, shared by the pytest-xdist workers and every
+# subprocess they start (ddf.train, ddf.evaluate, ...): a program compiled by one test loads from
+# disk in the next. A size limit turns on JAX's file locking (safe across processes).
+os.environ.setdefault(
+  "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "ddf_tests_jax_cache")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_PAIRS = (3, 2, 2)
@@ -21,10 +30,34 @@ TINY_CROP = 32
 _SLOW_FIXTURES = {"tiny_tree", "tiny_dataset"}
 
 
+# Scheduling over the two test processes (`--dist loadgroup --no-loadscope-reorder` in
+# pyproject.toml): each file is one group, given whole to one process (its module fixtures run once),
+# unless its tests name a group of their own; groups are handed out in collection order, and the
+# files below take minutes each, so they go first, longest first: started last, one of them would
+# run alone at the end.
+_LONGEST_FIRST = (
+  "test_train.py",
+  "test_real_data.py",
+  "test_feature_cache.py",
+  "test_end_to_end.py",
+  "test_builder.py",
+  "test_faces.py",
+  "test_models.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+  name = item.path.name
+  return _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(items):
   for item in items:
     if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
       item.add_marker(pytest.mark.slow)
+    if item.get_closest_marker("xdist_group") is None:
+      item.add_marker(pytest.mark.xdist_group(item.path.name))
+  items.sort(key=_rank)
 
 
 @pytest.fixture(scope="session")

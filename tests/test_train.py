@@ -100,8 +100,9 @@ def _assert_params_close(a: dict, b: dict, atol: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-  return tmp_path_factory.mktemp("jax_cache")
+def cache() -> Path:
+  """The session's persistent compilation cache (tests/conftest.py)."""
+  return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +160,9 @@ def test_eight_device_mesh_matches_single_device(reference, tiny_dataset, tmp_pa
   _assert_params_close(_params(tmp_path / "mesh"), _params(reference), atol=1e-5)
 
 
+@pytest.mark.xdist_group(
+  "test_train.py:without_reference"
+)  # needs no `reference`: may run beside it
 def test_two_processes_match_one_process(tiny_dataset, tmp_path, cache):
   _, data_dir = tiny_dataset
   sys.path.insert(0, str(REPO / "launch"))
@@ -181,6 +185,9 @@ def test_two_processes_match_one_process(tiny_dataset, tmp_path, cache):
   _assert_params_close(_params(two), _params(one), atol=1e-5)
 
 
+@pytest.mark.xdist_group(
+  "test_train.py:without_reference"
+)  # needs no `reference`: may run beside it
 def test_non_finite_loss_stops_with_the_step(tiny_dataset, tmp_path, cache):
   _, data_dir = tiny_dataset
   proc = subprocess.run(
