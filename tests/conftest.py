@@ -30,14 +30,14 @@ TINY_CROP = 32
 _SLOW_FIXTURES = {"tiny_tree", "tiny_dataset"}
 
 
-# Scheduling over the two test processes (`--dist loadgroup --no-loadscope-reorder` in
-# pyproject.toml): each file is one group, given whole to one process (its module fixtures run once),
-# unless its tests name a group of their own; groups are handed out in collection order, and the
-# files below take minutes each, so they go first, longest first: started last, one of them would
-# run alone at the end.
+# Scheduling over the two test processes (`--dist loadfile --no-loadscope-reorder` in
+# pyproject.toml): each file goes whole to one process (its module fixtures run once), in collection
+# order. The files below take minutes each, so they go first, longest first: started last, one of
+# them would run alone at the end.
 _LONGEST_FIRST = (
   "test_train.py",
   "test_real_data.py",
+  "test_train_processes.py",
   "test_feature_cache.py",
   "test_end_to_end.py",
   "test_builder.py",
@@ -55,8 +55,6 @@ def pytest_collection_modifyitems(items):
   for item in items:
     if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
       item.add_marker(pytest.mark.slow)
-    if item.get_closest_marker("xdist_group") is None:
-      item.add_marker(pytest.mark.xdist_group(item.path.name))
   items.sort(key=_rank)
 
 

@@ -1,0 +1,99 @@
+"""Tiny `ddf.train` runs in subprocesses, for the training exactness tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from tests.conftest import REPO, restore_on_host
+
+NUM_STEPS = 6
+CKPT_EVERY = 3
+
+
+def overrides(data_dir: Path, **extra) -> list[str]:
+  values = {
+    "data.data_dir": str(data_dir),
+    "data.manual_dir": "/nonexistent",
+    "data.synthetic": False,
+    "num_train_steps": NUM_STEPS,
+    "checkpoint_every_steps": CKPT_EVERY,
+    "eval_every_steps": 0,
+    "eval_splits": "()",
+    "batch_size": 8,
+    **extra,
+  }
+  return [f"--config.{k}={v}" for k, v in values.items()]
+
+
+def command(workdir: Path, data_dir: Path, step_delay_s: float = 0.0, **extra) -> list[str]:
+  # A slowed-down run adds a sleep hook to the loop (tests/slow_train.py), else `ddf.train`.
+  entry = (
+    ["tests/slow_train.py", "--step_delay_s", str(step_delay_s)]
+    if step_delay_s
+    else ["-m", "ddf.train"]
+  )
+  return [
+    sys.executable,
+    *entry,
+    "--config",
+    "configs/default.py:tiny",
+    "--workdir",
+    str(workdir),
+    *overrides(data_dir, **extra),
+  ]
+
+
+def env(cache: Path, devices: int = 1) -> dict[str, str]:
+  values = dict(os.environ)
+  values.update(
+    XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    JAX_COMPILATION_CACHE_DIR=str(cache),
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    PYTHONPATH=str(REPO),
+  )
+  return values
+
+
+def run(workdir: Path, data_dir: Path, cache: Path, devices: int = 1, **extra) -> None:
+  proc = subprocess.run(
+    command(workdir, data_dir, **extra),
+    cwd=REPO,
+    env=env(cache, devices),
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
+  assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+def params(workdir: Path, step: int = NUM_STEPS) -> dict[str, np.ndarray]:
+  # Host numpy arrays: checkpoints of an 8-device mesh restore in this 1-device process.
+  restored = restore_on_host((workdir / "checkpoints" / str(step) / "state").absolute())
+  return {
+    jax.tree_util.keystr(k): np.asarray(v)
+    for k, v in jax.tree_util.tree_leaves_with_path(restored["params"])
+  }
+
+
+def losses(workdir: Path) -> dict[int, float]:
+  lines = (workdir / "train_log.jsonl").read_text().splitlines()
+  return {r["step"]: r["train_loss"] for r in map(json.loads, lines)}
+
+
+def assert_params_close(a: dict, b: dict, atol: float) -> None:
+  assert a.keys() == b.keys()
+  worst = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+  assert worst <= atol, f"max parameter difference {worst:.3g} > {atol}"
+
+
+def compilation_cache() -> Path:
+  """The session's persistent compilation cache (tests/conftest.py)."""
+  return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
