@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -310,8 +311,11 @@ def test_worker_processes_are_single_threaded_on_cpu(tiny_tree, tmp_path):
   build.build(builder, _subset_tree(tiny_tree, tmp_path / "manual"))
   report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
   workers = report["workers"]
-  assert len(workers) == 2
+  # A pool of 2; only processes that built a video report, and under load one of them can build
+  # every video of this small tree before the other starts.
+  assert 1 <= len(workers) <= 2
   for w in workers:
+    assert w["pid"] != os.getpid()  # built in worker processes, not here
     assert w["platform"] == "cpu" and w["cv2_threads"] == 1
     assert "--xla_cpu_multi_thread_eigen=false" in w["xla_flags"]
     assert "intra_op_parallelism_threads=1" in w["xla_flags"]

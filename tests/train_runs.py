@@ -32,13 +32,14 @@ def overrides(data_dir: Path, **extra) -> list[str]:
   return [f"--config.{k}={v}" for k, v in values.items()]
 
 
-def command(workdir: Path, data_dir: Path, step_delay_s: float = 0.0, **extra) -> list[str]:
-  # A slowed-down run adds a sleep hook to the loop (tests/slow_train.py), else `ddf.train`.
-  entry = (
-    ["tests/slow_train.py", "--step_delay_s", str(step_delay_s)]
-    if step_delay_s
-    else ["-m", "ddf.train"]
-  )
+def command(
+  workdir: Path, data_dir: Path, step_delay_s: float = 0.0, poison_after_step: int = 0, **extra
+) -> list[str]:
+  # Injected faults (a sleep after each step, NaN parameters) are hooks added to the loop by
+  # tests/slow_train.py; without them the command is `ddf.train`.
+  faults = {"step_delay_s": step_delay_s, "poison_after_step": poison_after_step}
+  faults = [f"--{k}={v}" for k, v in faults.items() if v]
+  entry = ["tests/slow_train.py", *faults] if faults else ["-m", "ddf.train"]
   return [
     sys.executable,
     *entry,
