@@ -104,16 +104,18 @@ def bench(config, steps: int) -> dict[str, float]:
   state, shardings = train_step.create_train_state(config, model, mesh, rules, jax.random.key(0))
   batch_sh = sharding.batch_sharding(mesh, rules)
   batch = sharding.to_global(random_batch(config, model), batch_sh)
+
+  def step_fn(st, b, r):
+    return train_step.train_step(st, b, r, config=config)
+
   step = jax.jit(
-    lambda st, b, r: train_step.train_step(st, b, r, config=config),
+    step_fn,
     in_shardings=(shardings, batch_sh, None),
     out_shardings=(shardings, None, None),
     donate_argnums=(0,),
   )
   key = jax.random.key(1)
-  flops = program_flops(
-    lambda st, b, r: train_step.train_step(st, b, r, config=config), state, batch, key
-  )
+  flops = program_flops(step_fn, state, batch, key)
   t = time.perf_counter()
   compiled = step.lower(state, batch, key).compile()
   compile_s = time.perf_counter() - t
