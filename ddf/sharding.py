@@ -9,8 +9,10 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 Rules = tuple[tuple[str, Any], ...]
@@ -36,6 +38,30 @@ def maybe_initialize_distributed() -> None:
   else:
     return
   logging.info("jax.distributed: process %d of %d", jax.process_index(), jax.process_count())
+  if jax.default_backend() == "cpu":
+    _connect_cpu_collectives()
+
+
+def _connect_cpu_collectives() -> None:
+  """Opens the gloo groups of CPU collectives while the processes are in step.
+
+  Gloo connects a group of devices at its first collective and fails (`Gloo context initialization
+  failed: ... GetKeyValue() timed out`) when one process arrives more than 30 s after another,
+  which a first compile on a loaded machine exceeds. Once connected, a group waits as long as
+  `--xla_cpu_collective_timeout_seconds` (30 min by default). `jax.distributed.initialize` is a
+  barrier, so right after it the processes are in step: connect the group of all devices (the
+  data-parallel reductions) and the per-local-device groups (`sync_global_devices`, used by orbax).
+  """
+  mesh = jax.make_mesh((jax.device_count(),), ("devices",))
+  ones = jax.make_array_from_process_local_data(
+    NamedSharding(mesh, PartitionSpec("devices")), np.ones(jax.local_device_count(), np.float32)
+  )
+  total = jax.jit(jnp.sum, out_shardings=NamedSharding(mesh, PartitionSpec()))(ones)
+  if int(total) != jax.device_count():
+    raise RuntimeError(
+      f"CPU collectives summed {int(total)} ones over {jax.device_count()} devices"
+    )
+  multihost_utils.sync_global_devices("ddf: CPU collectives connected")
 
 
 def create_mesh(mesh_cfg: ml_collections.ConfigDict) -> Mesh:

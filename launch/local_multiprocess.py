@@ -6,6 +6,12 @@
 Each process gets DDF_COORDINATOR / DDF_NUM_PROCESSES / DDF_PROCESS_ID (read by
 `ddf.sharding.maybe_initialize_distributed`, which calls `jax.distributed.initialize`) and
 XLA_FLAGS=--xla_force_host_platform_device_count=<devices_per_process>. CPU collectives use gloo.
+
+XLA ends a process whose devices do not all reach a collective within 40 s of each other
+(`xla_cpu_collective_call_terminate_timeout_seconds`); on a loaded machine, with more device
+threads than cores, that is not a hang, so the launcher raises XLA's CPU collective timeouts to
+`COLLECTIVE_TIMEOUT_S` (a real hang still ends). Gloo's own 30 s limit on connecting a group is
+handled in `ddf.sharding` (the groups are connected at start-up, while the processes are in step).
 """
 
 from __future__ import annotations
@@ -15,6 +21,21 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
+
+COLLECTIVE_TIMEOUT_S = 900
+
+
+def cpu_xla_flags(devices: int) -> str:
+  """XLA_FLAGS for `devices` CPU devices per process, with collective timeouts that tolerate
+  a loaded machine."""
+  return " ".join(
+    (
+      f"--xla_force_host_platform_device_count={devices}",
+      f"--xla_cpu_collective_call_terminate_timeout_seconds={COLLECTIVE_TIMEOUT_S}",
+      f"--xla_cpu_collective_timeout_seconds={COLLECTIVE_TIMEOUT_S}",
+    )
+  )
 
 
 def free_port() -> int:
@@ -24,22 +45,37 @@ def free_port() -> int:
 
 
 def launch(
-  command: list[str], num_processes: int, devices_per_process: int, timeout: float | None = None
+  command: list[str],
+  num_processes: int,
+  devices_per_process: int,
+  timeout: float | None = None,
+  log_dir: Path | None = None,
+  extra_env: dict[str, str] | None = None,
 ) -> list[int]:
-  """Starts the processes, waits for all, returns their exit codes (all killed if one fails)."""
+  """Starts the processes, waits for all, returns their exit codes (all killed if one fails).
+
+  Each process gets this process's environment plus `extra_env`. With `log_dir`, process i writes
+  its stdout and stderr to `log_dir/process_<i>.log`.
+  """
   port = free_port()
   procs = []
+  logs = []
   for i in range(num_processes):
-    env = dict(os.environ)
+    env = dict(os.environ, **(extra_env or {}))
     env.update(
       DDF_COORDINATOR=f"127.0.0.1:{port}",
       DDF_NUM_PROCESSES=str(num_processes),
       DDF_PROCESS_ID=str(i),
       JAX_PLATFORMS="cpu",
       JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
-      XLA_FLAGS=f"--xla_force_host_platform_device_count={devices_per_process}",
+      XLA_FLAGS=cpu_xla_flags(devices_per_process),
     )
-    procs.append(subprocess.Popen(command, env=env))
+    if log_dir is None:
+      procs.append(subprocess.Popen(command, env=env))
+      continue
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+    logs.append(open(Path(log_dir) / f"process_{i}.log", "w"))  # noqa: SIM115 (closed below)
+    procs.append(subprocess.Popen(command, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
   codes = []
   try:
     for p in procs:
@@ -48,6 +84,8 @@ def launch(
     for p in procs:
       if p.poll() is None:
         p.kill()
+    for log in logs:
+      log.close()
   return codes
 
 

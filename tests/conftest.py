@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "launch"))  # launch/local_multiprocess.py, a script
 TINY_PAIRS = (3, 2, 2)
 TINY_FRAMES_PER_VIDEO = 4  # one window of 4 consecutive frames (configs/default.py:tiny)
 TINY_CROP = 32

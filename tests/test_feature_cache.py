@@ -16,6 +16,7 @@ import pytest
 from configs.default import get_config
 from ddf.data import feature_cache, pipeline
 from ddf.models import build_detector, frame_features
+from tests import train_runs as runs
 from tests.conftest import REPO, TINY_CROP, TINY_FRAMES_PER_VIDEO, restore_on_host
 
 pytestmark = pytest.mark.slow  # subprocesses / dataset builds
@@ -201,25 +202,12 @@ def test_training_on_cached_features_matches_evaluation_on_frames(cached_run):
 def test_two_processes_build_the_same_cache_and_train_the_same(cached_run, tiny_dataset, tmp_path):
   """Each process computes a share of the videos into the shared files; the result, and the run
   trained on it (global mesh of 2 devices), equal the one-process run."""
-  sys.path.insert(0, str(REPO / "launch"))
-  from local_multiprocess import launch
-
   one_workdir, one_cache = cached_run
   _, data_dir = tiny_dataset
   workdir, cache_root = tmp_path / "run", tmp_path / "cache"
-  env_backup = dict(os.environ)
-  try:
-    os.environ.update(PYTHONPATH=str(REPO))
-    codes = launch(
-      _train_command(workdir, data_dir, cache_root),
-      num_processes=2,
-      devices_per_process=1,
-      timeout=900,
-    )
-  finally:
-    os.environ.clear()
-    os.environ.update(env_backup)
-  assert codes == [0, 0]
+  runs.launch_two_processes(
+    _train_command(workdir, data_dir, cache_root), tmp_path / "logs", devices_per_process=1
+  )
   one_dirs = sorted(p.name for p in one_cache.iterdir())
   assert sorted(p.name for p in cache_root.iterdir()) == one_dirs  # same fingerprints
   for name in one_dirs:

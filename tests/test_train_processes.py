@@ -1,8 +1,8 @@
-"""Training exactness without a reference run: two processes vs one, the non-finite stop."""
+"""Training exactness without a reference run: two processes vs one, the non-finite stop, a
+process late to its first collective."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,20 +23,12 @@ def cache() -> Path:
 
 def test_two_processes_match_one_process(tiny_dataset, tmp_path, cache):
   _, data_dir = tiny_dataset
-  sys.path.insert(0, str(REPO / "launch"))
-  from local_multiprocess import launch
-
   one = tmp_path / "one_process"
   runs.run(one, data_dir, cache, devices=4)
   two = tmp_path / "two_processes"
-  env_backup = dict(os.environ)
-  try:
-    os.environ.update(PYTHONPATH=str(REPO), JAX_COMPILATION_CACHE_DIR=str(cache))
-    codes = launch(runs.command(two, data_dir), num_processes=2, devices_per_process=2, timeout=900)
-  finally:
-    os.environ.clear()
-    os.environ.update(env_backup)
-  assert codes == [0, 0]
+  runs.launch_two_processes(
+    runs.command(two, data_dir), tmp_path / "logs", 2, JAX_COMPILATION_CACHE_DIR=str(cache)
+  )
   np.testing.assert_allclose(
     list(runs.losses(two).values()), list(runs.losses(one).values()), atol=1e-5, rtol=0
   )
@@ -56,3 +48,14 @@ def test_non_finite_loss_stops_with_the_step(tiny_dataset, tmp_path, cache):
   )
   assert proc.returncode != 0
   assert "Non-finite loss or gradient at step 2" in proc.stderr
+
+
+def test_a_process_late_to_its_first_collective_is_waited_for(tmp_path):
+  # Gloo gives up connecting a group after 30 s; ddf connects its groups at start-up instead.
+  runs.launch_two_processes(
+    [sys.executable, str(REPO / "tests" / "late_process.py"), "--delay_s", "40"],
+    tmp_path / "logs",
+    2,
+  )
+  for i in range(2):
+    assert f"process {i}: ok" in (tmp_path / "logs" / f"process_{i}.log").read_text()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from local_multiprocess import cpu_xla_flags, launch
 
 from tests.conftest import REPO, restore_on_host
 
@@ -54,7 +55,7 @@ def command(
 def env(cache: Path, devices: int = 1) -> dict[str, str]:
   values = dict(os.environ)
   values.update(
-    XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    XLA_FLAGS=cpu_xla_flags(devices),
     JAX_COMPILATION_CACHE_DIR=str(cache),
     JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
@@ -98,3 +99,20 @@ def assert_params_close(a: dict, b: dict, atol: float) -> None:
 def compilation_cache() -> Path:
   """The session's persistent compilation cache (tests/conftest.py)."""
   return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
+
+
+def launch_two_processes(
+  command: list[str], log_dir: Path, devices_per_process: int, **env
+) -> None:
+  """Runs `command` as two local processes (launch/local_multiprocess.py); fails with the end of
+  each process's output unless both exit 0."""
+  codes = launch(
+    command,
+    num_processes=2,
+    devices_per_process=devices_per_process,
+    timeout=900,
+    log_dir=log_dir,
+    extra_env={"PYTHONPATH": str(REPO), **env},
+  )
+  tails = [(log_dir / f"process_{i}.log").read_text()[-3000:] for i in range(2)]
+  assert codes == [0, 0], "\n".join(f"--- process {i} ---\n{t}" for i, t in enumerate(tails))
