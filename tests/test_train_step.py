@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,12 +33,20 @@ def _config(**changes):
   return c
 
 
-def _state(config):
+@functools.cache
+def _initial_state(freeze: bool):
+  """The initial state of `_config` (its init takes seconds to compile; the steps do not donate
+  it, so the tests share it)."""
+  config = _config(**{"model.spatial.freeze": freeze})
   mesh = sharding.create_mesh(config.mesh)
   rules = sharding.logical_rules(config.mesh)
   model = build_detector(config.model)
   state, _ = train_step.create_train_state(config, model, mesh, rules, jax.random.key(0))
   return state
+
+
+def _state(config):
+  return _initial_state(bool(config.model.spatial.freeze))
 
 
 def _batch(config, seed=0):
