@@ -18,7 +18,7 @@ from clu import metrics
 from flax import struct
 from flax.training import train_state
 
-from ddf import sharding
+from ddf import sharding, weights_lib
 
 
 class TrainState(train_state.TrainState):
@@ -71,18 +71,6 @@ def _dummy_clips(config: ml_collections.ConfigDict, batch: int) -> jax.ShapeDtyp
   return jax.ShapeDtypeStruct((batch, config.data.clip_len, s, s, 3), jnp.uint8)
 
 
-def _load_pretrained(
-  config: ml_collections.ConfigDict, variables: dict[str, Any]
-) -> dict[str, Any]:
-  pretrained = config.model.spatial.pretrained
-  if not pretrained:
-    return variables
-  from ddf import weights_lib
-
-  backbone = weights_lib.load_backbone_variables(pretrained, config.model.spatial.arch)
-  return weights_lib.merge_pretrained(variables, backbone, config.model.spatial.arch)
-
-
 def create_train_state(
   config: ml_collections.ConfigDict,
   model: nn.Module,
@@ -109,7 +97,9 @@ def create_train_state(
     shardings = sharding.tree_shardings(abstract, mesh, rules)
     state = jax.jit(functools.partial(init, boxed=False), out_shardings=shardings)(rng)
   if config.model.spatial.pretrained:
-    variables = _load_pretrained(config, {"params": state.params, "batch_stats": state.batch_stats})
+    variables = weights_lib.maybe_load_pretrained(
+      {"params": state.params, "batch_stats": state.batch_stats}, config.model
+    )
     variables = jax.device_put(
       variables, {"params": shardings.params, "batch_stats": shardings.batch_stats}
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from ddf import sharding, train_step
+from ddf import sharding, train_step, weights_lib
 from ddf.models import build_detector, frame_features
 
 
@@ -121,3 +121,23 @@ def test_frozen_backbone_does_not_move_and_the_rest_does():
     for k in rest
     for x, y in zip(_leaves(state.params[k]), _leaves(new.params[k]), strict=True)
   )
+
+
+def test_the_state_starts_from_the_pretrained_backbone(tmp_path):
+  config = _config()
+  initial = _initial_state(False)
+  pretrained = jax.tree.map(lambda a: np.asarray(a) + 0.5, initial.params["backbone"])
+  weights_lib.save_backbone_variables(
+    str(tmp_path), {"params": pretrained}, {"arch": config.model.spatial.arch}
+  )
+  config.model.spatial.pretrained = str(tmp_path)
+  mesh = sharding.create_mesh(config.mesh)
+  rules = sharding.logical_rules(config.mesh)
+  state, _ = train_step.create_train_state(
+    config, build_detector(config.model), mesh, rules, jax.random.key(0)
+  )
+  for x, y in zip(_leaves(state.params["backbone"]), _leaves(pretrained), strict=True):
+    np.testing.assert_array_equal(x, y)
+  rest = {k: v for k, v in state.params.items() if k != "backbone"}
+  for x, y in zip(_leaves(rest), _leaves({k: initial.params[k] for k in rest}), strict=True):
+    np.testing.assert_array_equal(x, y)
