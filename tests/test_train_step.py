@@ -13,6 +13,8 @@ from configs import default
 from ddf import sharding, train_step, weights_lib
 from ddf.models import build_detector, frame_features
 
+pytestmark = pytest.mark.usefixtures("fast_prng")  # tests/conftest.py
+
 
 def _config(**changes):
   """The tiny config, without BatchNorm (vgg_tiny, no micro branch) and without dropout."""
