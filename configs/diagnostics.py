@@ -11,7 +11,9 @@ own synthetic tree on first use (shared by every branch), trains on its train sp
 checkpoint on val and evaluates on test. What each branch must score:
 
   Shuffled     expression states permuted in time inside each clip: spatial and micro
-               (order-invariant means over the clip) at chance; temporal and micro_temporal detect it.
+               (order-invariant means over the clip) at chance; temporal and micro_temporal detect it
+               when their input is standardised over time (--config.model.temporal.time_standardize=True,
+               --config.model.micro.time_standardize=True; README, "Diagnostics").
   ChromaShift  face chroma changed, BT.601 luma kept: micro and micro_temporal (grayscale) at
                chance; spatial detects it.
   FrozenMouth  mouth and eyelids frozen while the head moves: a temporal, local cue.

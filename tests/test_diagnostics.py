@@ -19,7 +19,7 @@ from configs.default import get_config
 from ddf.data import synthetic_diagnostics as diag
 from ddf.data import synthetic_faces as faces
 from ddf.data import synthetic_lib
-from ddf.models import build_detector
+from ddf.models import build_detector, layers
 from ddf.models.detector import micro_frames
 
 pytestmark = pytest.mark.usefixtures("fast_prng")  # tests/conftest.py
@@ -147,3 +147,23 @@ def test_dynamics_speeds_up_lighting_and_leaves_default_trees_alone():
   assert np.abs(np.diff(fast.gain)).mean() > 3 * np.abs(np.diff(slow.gain)).mean()
   with pytest.raises(ValueError, match="dynamics"):
     synthetic_lib.generate("/nonexistent", pairs=(1, 0, 0), dynamics=0.5)
+
+
+def test_standardize_over_time_keeps_only_how_frames_differ():
+  rng = np.random.default_rng(0)
+  x = rng.normal(5.0, 3.0, (3, 8, 5)).astype(np.float32)
+  lengths = np.array([8, 5, 1])
+  mask = np.arange(8)[None] < lengths[:, None]
+  out = np.asarray(layers.standardize_over_time(jnp.asarray(x), jnp.asarray(mask)))
+  for b, n in enumerate(lengths):  # independent definition, one sequence at a time
+    valid = x[b, :n].astype(np.float64)
+    expected = (valid - valid.mean(0)) / np.sqrt(valid.var(0) + 1e-3)
+    np.testing.assert_allclose(out[b, :n], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(out[b, n:], 0.0)
+  # What all frames of a sequence share (a constant per feature) is removed.
+  shifted = x + rng.normal(0.0, 50.0, (3, 1, 5)).astype(np.float32)
+  np.testing.assert_allclose(
+    np.asarray(layers.standardize_over_time(jnp.asarray(shifted), jnp.asarray(mask))),
+    out,
+    atol=1e-3,
+  )

@@ -75,23 +75,28 @@ class SpatialConfig:
 @dataclasses.dataclass(frozen=True)
 class TemporalConfig:
   """Stacked BiLSTM over per-frame spatial vectors: units per direction of each layer;
-  `input_norm` layer-normalises the vectors first (unnormalised backbone features saturate the
-  LSTM gates)."""
+  `input_norm` layer-normalises each frame's vector first (unnormalised backbone features saturate
+  the LSTM gates); `time_standardize` instead standardises each feature over the clip's frames
+  (zero mean, unit variance along time), so that the BiLSTM sees how frames change, not their
+  common content (which the spatial branch already has)."""
 
   hidden_sizes: tuple[int, ...] = (128, 64)
   dropout: float = 0.2
   input_norm: bool = False
+  time_standardize: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class MicroConfig:
-  """Micro-expression branch: grayscale input side, CNN filters, dense widths, BiLSTM units."""
+  """Micro-expression branch: grayscale input side, CNN filters, dense widths, BiLSTM units;
+  `time_standardize` as in `TemporalConfig`, for the micro_temporal BiLSTM's input."""
 
   image_size: int = 64
   filters: tuple[int, ...] = (32, 64, 128)
   dense: tuple[int, ...] = (256, 128)
   hidden_sizes: tuple[int, ...] = (128, 64)
   dropout: float = 0.2
+  time_standardize: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +210,8 @@ class FusionDetector(nn.Module):
       if "temporal" in branches:
         if self.temporal.input_norm:
           seq = layers.layer_norm(dtype=dtype, name="temporal_norm")(seq)
+        if self.temporal.time_standardize:
+          seq = layers.standardize_over_time(seq, mask).astype(dtype)
         hs = BiLSTM(
           self.temporal.hidden_sizes, self.temporal.dropout, dtype=dtype, name="temporal"
         )(seq, train=train, seq_lengths=seq_lengths)
@@ -225,6 +232,8 @@ class FusionDetector(nn.Module):
       if "micro" in branches:
         contexts["micro"] = _masked_mean(seq, mask)
       if "micro_temporal" in branches:
+        if self.micro.time_standardize:
+          seq = layers.standardize_over_time(seq, mask).astype(dtype)
         ctx, wts = MicroTemporal(
           self.micro.hidden_sizes,
           self.micro.dense,

@@ -11,6 +11,7 @@ import functools
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 Dtype = Any
@@ -115,3 +116,19 @@ def as_dtype(name: str | Dtype) -> Dtype:
   if isinstance(name, str):
     return {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[name]
   return name
+
+
+def standardize_over_time(
+  x: jnp.ndarray, mask: jnp.ndarray | None = None, eps: float = 1e-3
+) -> jnp.ndarray:
+  """[B, T, D] -> [B, T, D] float32: each feature of each sequence minus its mean over the valid
+  steps (`mask` [B, T], all when None), divided by its standard deviation over them; invalid
+  steps are zero. What is left is how the steps differ, not what they share."""
+  x = x.astype(jnp.float32)
+  m = jnp.ones(x.shape[:2], jnp.float32) if mask is None else mask.astype(jnp.float32)
+  m = m[..., None]
+  count = jnp.maximum(jnp.sum(m, axis=1, keepdims=True), 1.0)
+  mean = jnp.sum(x * m, axis=1, keepdims=True) / count
+  centred = (x - mean) * m
+  var = jnp.sum(jnp.square(centred), axis=1, keepdims=True) / count
+  return centred * jax.lax.rsqrt(var + eps)
