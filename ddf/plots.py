@@ -302,29 +302,6 @@ def build_prediction_figure(
   return fig
 
 
-def prediction_figure(
-  path: str | os.PathLike,
-  crops: np.ndarray,
-  frame_scores: np.ndarray,
-  aux: Mapping[str, np.ndarray],
-  title: str,
-  face_found: np.ndarray | None = None,
-  max_frames: int = 8,
-  *,
-  frame_indices: Sequence[int] | None = None,
-  threshold: float | None = None,
-) -> Path:
-  """Writes the figure of `build_prediction_figure` (same arguments) as a PNG at `path`."""
-  return save_figure(
-    build_prediction_figure(
-      crops,
-      frame_scores,
-      aux,
-      title,
-      face_found,
-      max_frames,
-      frame_indices=frame_indices,
-      threshold=threshold,
-    ),
-    path,
-  )
+def prediction_figure(path: str | os.PathLike, *args: Any, **kwargs: Any) -> Path:
+  """Writes `build_prediction_figure(*args, **kwargs)` as a PNG at `path`."""
+  return save_figure(build_prediction_figure(*args, **kwargs), path)

@@ -7,11 +7,13 @@ Each process gets DDF_COORDINATOR / DDF_NUM_PROCESSES / DDF_PROCESS_ID (read by
 `ddf.sharding.maybe_initialize_distributed`, which calls `jax.distributed.initialize`) and
 XLA_FLAGS=--xla_force_host_platform_device_count=<devices_per_process>. CPU collectives use gloo.
 
-XLA ends a process whose devices do not all reach a collective within 40 s of each other
-(`xla_cpu_collective_call_terminate_timeout_seconds`); on a loaded machine, with more device
-threads than cores, that is not a hang, so the launcher raises XLA's CPU collective timeouts to
-`COLLECTIVE_TIMEOUT_S` (a real hang still ends). Gloo's own 30 s limit on connecting a group is
-handled in `ddf.sharding` (the groups are connected at start-up, while the processes are in step).
+Gloo (CPU collectives across processes) gives up on connecting a group of devices when one
+process reaches the group's first collective more than 30 s after another; `ddf.sharding`
+connects the groups at start-up, while the processes are in step. Once connected, a process 50 s
+late to a collective was simply waited for with XLA's default flags (checked on the 2-core
+development machine); the launcher still raises XLA's CPU collective timeouts to
+`COLLECTIVE_TIMEOUT_S` as a margin for machines with many more device threads than cores (a real
+hang still ends, after that many seconds).
 """
 
 from __future__ import annotations

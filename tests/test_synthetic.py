@@ -15,19 +15,22 @@ METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 SIZE, FRAMES = 96, 8
 
 
+# The module's tree: 2/1/1 pairs, every method, three compressions.
+TREE_OPTIONS = dict(
+  pairs=(2, 1, 1),
+  methods=METHODS,
+  compressions=("raw", "c23", "c40"),
+  size=SIZE,
+  num_frames=FRAMES,
+  seed=0,
+  workers=1,
+)
+
+
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
   out = str(tmp_path_factory.mktemp("ffpp"))
-  report = synthetic.generate(
-    out,
-    pairs=(2, 1, 1),
-    methods=METHODS,
-    compressions=("raw", "c23", "c40"),
-    size=SIZE,
-    num_frames=FRAMES,
-    seed=0,
-    workers=1,
-  )
+  report = synthetic.generate(out, **TREE_OPTIONS)
   return out, report
 
 
@@ -153,15 +156,7 @@ def test_compression_ordering(tree):
 
 def test_idempotent_and_param_check(tree):
   root, _ = tree
-  kw = dict(
-    pairs=(2, 1, 1),
-    methods=METHODS,
-    compressions=("raw", "c23", "c40"),
-    size=SIZE,
-    num_frames=FRAMES,
-    seed=0,
-    workers=1,
-  )
+  kw = dict(TREE_OPTIONS)
   again = synthetic.generate(root, **kw)
   assert again.written == 0 and again.num_videos == 120
   with pytest.raises(ValueError, match="other parameters"):

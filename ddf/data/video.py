@@ -99,10 +99,14 @@ def _read_all(path: str) -> tuple[list[np.ndarray], float]:
   return frames, fps
 
 
-def _read_wanted(path: str, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int, float]:
-  """One sequential `cap.read()` pass keeping only `wanted` (RGB). Returns (frames, count, fps).
+def _decode_wanted(
+  path: str, wanted: np.ndarray, *, sequential_read: bool
+) -> tuple[dict[int, np.ndarray], int, float]:
+  """One decoding pass over the video keeping only `wanted` (RGB). Returns (frames, count, fps).
 
-  Memory is the kept frames plus one decoded frame, whatever the length of the video.
+  `grab()` every frame and `retrieve()` the wanted ones (the fast way), or, with
+  `sequential_read`, `read()` every frame (slower, but stable on files where grab/retrieve is
+  not). Memory is the kept frames plus one decoded frame, whatever the length of the video.
   """
   want = set(int(i) for i in wanted)
   cap = _open(path)
@@ -111,15 +115,26 @@ def _read_wanted(path: str, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], 
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     n = 0
     while True:
-      ok, frame = cap.read()
-      if not ok or frame is None:
+      if sequential_read:
+        ok, frame = cap.read()
+        if not ok or frame is None:
+          break
+      elif not cap.grab():
         break
       if n in want:
-        out[n] = _to_rgb(frame)
+        if not sequential_read:
+          ok, frame = cap.retrieve()
+        if ok and frame is not None:
+          out[n] = _to_rgb(frame)
       n += 1
   finally:
     cap.release()
   return out, n, fps
+
+
+def _read_wanted(path: str, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int, float]:
+  """`_decode_wanted` with sequential `cap.read()`."""
+  return _decode_wanted(path, wanted, sequential_read=True)
 
 
 def _count_by_grab(path: str) -> int:
@@ -134,22 +149,8 @@ def _count_by_grab(path: str) -> int:
 
 
 def _grab_retrieve(path: str, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int, float]:
-  """One pass: grab every frame, retrieve only `wanted`. Returns (frames, decoded count, fps)."""
-  want = set(int(i) for i in wanted)
-  cap = _open(path)
-  out: dict[int, np.ndarray] = {}
-  try:
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-    n = 0
-    while cap.grab():
-      if n in want:
-        ok, frame = cap.retrieve()
-        if ok and frame is not None:
-          out[n] = frame
-      n += 1
-  finally:
-    cap.release()
-  return out, n, fps
+  """`_decode_wanted` with grab/retrieve."""
+  return _decode_wanted(path, wanted, sequential_read=False)
 
 
 def read_frames(
@@ -197,12 +198,12 @@ def read_frames(
     if n == 0:
       raise _corrupt(path)
     if n == hint and all(int(i) in got for i in idx):
-      return pack([_to_rgb(got[int(i)]) for i in idx], idx, n)
+      return pack([got[int(i)] for i in idx], idx, n)
     # Hint was wrong: redo with the true count (one more grab/retrieve pass).
     idx = sampler(n)
     got, n2, fps = _grab_retrieve(path, idx)
     if n2 == n and all(int(i) in got for i in idx):
-      return pack([_to_rgb(got[int(i)]) for i in idx], idx, n)
+      return pack([got[int(i)] for i in idx], idx, n)
   else:
     n = _count_by_grab(path)
     if n == 0:
@@ -210,7 +211,7 @@ def read_frames(
     idx = sampler(n)
     got, n2, fps = _grab_retrieve(path, idx)
     if n2 == n and all(int(i) in got for i in idx):
-      return pack([_to_rgb(got[int(i)]) for i in idx], idx, n)
+      return pack([got[int(i)] for i in idx], idx, n)
 
   # Last resort (unstable grab/retrieve on odd files): sequential `cap.read()` passes keeping only
   # the wanted frames. The first pass trusts the grab count `n`; if `read` decodes a different

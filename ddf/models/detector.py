@@ -52,15 +52,6 @@ def _needs(frames: jnp.ndarray | None, name: str) -> jnp.ndarray:
   return frames
 
 
-def _masked_mean(x: jnp.ndarray, mask: jnp.ndarray | None) -> jnp.ndarray:
-  """Mean over axis 1 of [B, T, D] (valid steps only when `mask` [B, T] is given)."""
-  x = x.astype(jnp.float32)
-  if mask is None:
-    return jnp.mean(x, axis=1)
-  m = mask.astype(jnp.float32)[..., None]
-  return jnp.sum(x * m, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0)
-
-
 @dataclasses.dataclass(frozen=True)
 class SpatialConfig:
   """Per-frame backbone: `arch` (resnet50 | vgg16 | resnet_tiny | vgg_tiny), the side frames are
@@ -206,7 +197,7 @@ class FusionDetector(nn.Module):
       aux["spatial_attention"] = att.reshape(b, t, *att.shape[1:])
       seq = layers.constrain_seq(vec.reshape(b, t, -1))
       if "spatial" in branches:
-        contexts["spatial"] = _masked_mean(seq, mask)
+        contexts["spatial"] = layers.masked_mean_over_time(seq, mask)
       if "temporal" in branches:
         if self.temporal.input_norm:
           seq = layers.layer_norm(dtype=dtype, name="temporal_norm")(seq)
@@ -230,7 +221,7 @@ class FusionDetector(nn.Module):
       aux["micro_spatial_attention"] = att.reshape(b, t, *att.shape[1:])
       seq = layers.constrain_seq(vec.reshape(b, t, -1))
       if "micro" in branches:
-        contexts["micro"] = _masked_mean(seq, mask)
+        contexts["micro"] = layers.masked_mean_over_time(seq, mask)
       if "micro_temporal" in branches:
         if self.micro.time_standardize:
           seq = layers.standardize_over_time(seq, mask).astype(dtype)

@@ -118,6 +118,19 @@ def as_dtype(name: str | Dtype) -> Dtype:
   return name
 
 
+def masked_mean_over_time(
+  x: jnp.ndarray, mask: jnp.ndarray | None = None, keepdims: bool = False
+) -> jnp.ndarray:
+  """[B, T, D] -> [B, D] float32 ([B, 1, D] with `keepdims`): the mean over the valid steps
+  (`mask` [B, T]; all steps when None)."""
+  x = x.astype(jnp.float32)
+  if mask is None:
+    return jnp.mean(x, axis=1, keepdims=keepdims)
+  m = mask.astype(jnp.float32)[..., None]
+  total = jnp.sum(x * m, axis=1, keepdims=keepdims)
+  return total / jnp.maximum(jnp.sum(m, axis=1, keepdims=keepdims), 1.0)
+
+
 def standardize_over_time(
   x: jnp.ndarray, mask: jnp.ndarray | None = None, eps: float = 1e-3
 ) -> jnp.ndarray:
@@ -125,10 +138,8 @@ def standardize_over_time(
   steps (`mask` [B, T], all when None), divided by its standard deviation over them; invalid
   steps are zero. What is left is how the steps differ, not what they share."""
   x = x.astype(jnp.float32)
-  m = jnp.ones(x.shape[:2], jnp.float32) if mask is None else mask.astype(jnp.float32)
-  m = m[..., None]
-  count = jnp.maximum(jnp.sum(m, axis=1, keepdims=True), 1.0)
-  mean = jnp.sum(x * m, axis=1, keepdims=True) / count
-  centred = (x - mean) * m
-  var = jnp.sum(jnp.square(centred), axis=1, keepdims=True) / count
+  centred = x - masked_mean_over_time(x, mask, keepdims=True)
+  if mask is not None:
+    centred = centred * mask.astype(jnp.float32)[..., None]
+  var = masked_mean_over_time(jnp.square(centred), mask, keepdims=True)
   return centred * jax.lax.rsqrt(var + eps)
