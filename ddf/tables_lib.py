@@ -152,6 +152,13 @@ def load_runs(workdirs: Sequence[str | os.PathLike]) -> list[Run]:
   return runs
 
 
+def _differing_settings(configs: Sequence[dict[str, Any]], drop: Sequence[str] = ()) -> list[str]:
+  """Per config, `key=value` of up to three keys whose values differ among `configs`."""
+  keys = sorted({k for c in configs for k in c if not _ignored(k, drop)})
+  differ = [k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
+  return [", ".join(f"{k}={c.get(k)}" for k in differ[:3]) for c in configs]
+
+
 def _labels(runs: Sequence[Run], drop: Sequence[str] = ()) -> dict[str, str]:
   """signature -> unique readable row name."""
   by_sig = {r.signature(drop): r for r in runs}
@@ -163,11 +170,8 @@ def _labels(runs: Sequence[Run], drop: Sequence[str] = ()) -> dict[str, str]:
     if len(sigs) == 1:
       out[sigs[0]] = label
       continue
-    configs = [by_sig[s].config for s in sigs]
-    keys = sorted({k for c in configs for k in c if not _ignored(k, drop)})
-    differ = [k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
-    for s, c in zip(sigs, configs, strict=True):
-      extra = ", ".join(f"{k}={c.get(k)}" for k in differ[:3])
+    extras = _differing_settings([by_sig[s].config for s in sigs], drop)
+    for s, extra in zip(sigs, extras, strict=True):
       out[s] = f"{label} ({extra})"
   return out
 
@@ -382,19 +386,32 @@ def _diagnostic(run: Run) -> tuple[str, str] | None:
 
 
 def _diagnostics_table(runs: Sequence[Run], split: str, level: str) -> Table:
-  """Rows = branch, columns = diagnostic method: AUC of a model trained on reals + that method."""
-  cells: dict[tuple[str, str], list[Value]] = defaultdict(list)
+  """Rows = branch (and any other setting that differs), columns = diagnostic method: AUC of a
+  model trained on reals + that method. Runs that differ only by seed share a cell."""
+  drop = ("data.", "model.branches")  # the data are the columns; the branch is the row name.
+  cells: dict[tuple[tuple[str, str], str], list[Value]] = defaultdict(list)
+  row_runs: dict[tuple[str, str], Run] = {}
   for run in runs:
     key = _diagnostic(run)
     if key is None:
       continue
+    method, branch = key
+    row = (branch, run.signature(drop))
     for rep in run.reports:
       if rep.get("split") == split and run.in_dataset(rep):
-        cells[(key[1], key[0])].append(_metric(rep, "All", f"{level}_auc"))
+        row_runs.setdefault(row, run)
+        cells[(row, method)].append(_metric(rep, "All", f"{level}_auc"))
+  # Model rows are named by their branch and the settings that differ among the model rows.
+  names = {r: r[0] for r in row_runs}
+  models = sorted(r for r, run in row_runs.items() if not run.config.get("baseline"))
+  extras = _differing_settings([row_runs[r].config for r in models], drop)
+  for r, extra in zip(models, extras, strict=True):
+    if extra:
+      names[r] = f"{r[0]} ({extra})"
   order = {b: i for i, b in enumerate((*_BRANCHES, "full"))}
-  branches = sorted({b for b, _ in cells}, key=lambda b: (order.get(b, 9), b))
+  rows_sorted = sorted(row_runs, key=lambda r: (order.get(r[0], 9), r[0], names[r]))
   methods = sorted({m for _, m in cells})
-  rows = [[b] + [cells.get((b, m), []) for m in methods] for b in branches]
+  rows = [[names[r]] + [cells.get((r, m), []) for m in methods] for r in rows_sorted]
   return Table(
     "diagnostics",
     f"Branch x diagnostic ({split}, {level}-level AUC, %; chance = 50): "

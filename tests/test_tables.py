@@ -82,6 +82,28 @@ def test_diagnostics_matrix_rows_are_branches_and_columns_methods(tmp_path):
   assert "49.00" in body["micro"] and "99.00" in body["full"]
 
 
+def test_diagnostics_rows_keep_other_settings_apart_and_average_seeds(tmp_path):
+  def run(name, auc, seed=0, **changes):
+    changes = {"data.methods": "Shuffled", "model.branches": "temporal", "seed": seed, **changes}
+    return str(_workdir(tmp_path, name, _config(**changes), auc))
+
+  runs = [
+    run("plain", 0.50),
+    run("standardized_seed0", 0.98, **{"model.temporal.time_standardize": True}),
+    run("standardized_seed1", 0.96, seed=1, **{"model.temporal.time_standardize": True}),
+  ]
+  out = tmp_path / "tables"
+  assert tables.main(["--workdirs", *runs, "--out", str(out)]) == 0
+  with open(out / "diagnostics.csv") as f:
+    rows = {r["branch"]: r for r in csv.DictReader(f)}
+  assert set(rows) == {
+    "temporal (model.temporal.time_standardize=False)",
+    "temporal (model.temporal.time_standardize=True)",
+  }
+  assert float(rows["temporal (model.temporal.time_standardize=False)"]["Shuffled AUC"]) == 50.0
+  assert float(rows["temporal (model.temporal.time_standardize=True)"]["Shuffled AUC"]) == 97.0
+
+
 def test_cross_dataset_columns_are_named_as_the_field_names_them():
   from ddf.tables_lib import dataset_column
 
