@@ -35,6 +35,7 @@ def test_default_and_tiny_do_not_share_data():
     ("methods", "Deepfakes,FaceSwap"),
     ("config", "c40"),
     ("synthetic_face_dirs", ("/some/faces",)),
+    ("synthetic_photos", "disjoint"),
   ],
 )
 def test_each_generation_setting_moves_tree_and_dataset(key, value):

@@ -15,7 +15,7 @@ METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 SIZE, FRAMES = 96, 8
 
 
-# The module's tree: 2/1/1 pairs, every method, three compressions.
+# The module's tree: 2/1/1 pairs, every method, three compressions, identity-disjoint photos.
 TREE_OPTIONS = dict(
   pairs=(2, 1, 1),
   methods=METHODS,
@@ -23,6 +23,7 @@ TREE_OPTIONS = dict(
   size=SIZE,
   num_frames=FRAMES,
   seed=0,
+  photos="disjoint",
   workers=1,
 )
 
@@ -174,8 +175,11 @@ def _decoded(root, rels):
   return [read_frames(os.path.join(root, r), None).frames for r in rels]
 
 
-def test_determinism_across_workers_and_seeds(tmp_path, capsys):
-  kw = dict(pairs=(1, 0, 0), methods=("Deepfakes", "FaceSwap"), size=SIZE, num_frames=FRAMES)
+@pytest.mark.parametrize("photos", ["shared", "disjoint"])
+def test_determinism_across_workers_and_seeds(tmp_path, capsys, photos):
+  kw = dict(
+    pairs=(1, 0, 0), methods=("Deepfakes", "FaceSwap"), size=SIZE, num_frames=FRAMES, photos=photos
+  )
   a = synthetic.generate(tmp_path / "a", seed=3, workers=1, **kw)
   # Same seed through the CLI with 2 worker processes.
   assert (
@@ -198,6 +202,8 @@ def test_determinism_across_workers_and_seeds(tmp_path, capsys):
         "3",
         "--workers",
         "2",
+        "--photos",
+        photos,
         "--quiet",
       ]
     )
@@ -238,3 +244,84 @@ def test_cli_names_differing_setting_and_flag(tmp_path, capsys):
     synthetic_cli.main([*args, "--difficulty", "0.7", "--overwrite"]) == 0
   )  # the named fix works
   assert "videos" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------ identity-disjoint pool
+
+
+def test_splits_share_no_source_photo(tree):
+  root, report = tree
+  with open(os.path.join(root, synthetic.ANNOTATIONS_FILE)) as f:
+    photo_of = {vid: a["photo"] for vid, a in json.load(f).items()}
+  used = {
+    name: {photo_of[i] for pair in pairs for i in pair} for name, pairs in report.splits.items()
+  }
+  assert used["train"].isdisjoint(used["val"]) and used["train"].isdisjoint(used["test"])
+  assert used["val"].isdisjoint(used["test"])
+  for pairs in report.splits.values():  # the two identities of a pair are two photos
+    assert all(photo_of[a] != photo_of[b] for a, b in pairs)
+
+
+def test_photo_pool_is_every_shipped_face_dealt_without_overlap():
+  from ddf.data import synthetic_photos as sp
+
+  photos = sp.shipped_photos()
+  names = [p.name for p in photos]
+  assert len(names) == len(set(names)) >= 100
+  assert {"skimage:astronaut", "skimage:camera", "matplotlib:grace_hopper"} <= set(names)
+  for weights in ((80, 20, 40), (4, 2, 2), (1, 0, 1)):
+    groups = sp.split_photos(photos, weights, seed=0)
+    got = [g.name for group in groups for g in group]
+    assert sorted(got) == sorted(names)  # every photo, each once
+    for w, group in zip(weights, groups, strict=True):
+      assert (len(group) >= 2) if w else not group
+    share = len(groups[0]) / len(photos)
+    assert abs(share - weights[0] / sum(weights)) < 0.05
+
+
+def test_stored_landmarks_are_what_the_detector_finds():
+  from ddf.data import synthetic_photos as sp
+
+  names = ["matplotlib:grace_hopper", "skimage:astronaut", "lfw:000", "lfw:050", "lfw:099"]
+  found = sp.detect_landmarks(names)
+  for name in names:
+    err = np.abs(np.asarray(found[name]) - np.asarray(sp.SHIPPED_LANDMARKS[name])).max()
+    assert err < 1.0, (name, err)
+
+
+def _face_patch(frame: np.ndarray, lm: np.ndarray, ref_lm: np.ndarray, side: int = 48):
+  """Grey inner face (eyes to mouth, between the eyes' outer corners) of `frame` warped so that its
+  landmarks `lm` land on `ref_lm` (a 48 px template), standardised to zero mean and unit
+  variance."""
+  import cv2
+
+  m, _ = cv2.estimateAffinePartial2D(lm.astype(np.float32), ref_lm.astype(np.float32))
+  grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+  patch = cv2.warpAffine(grey, m, (side, side), flags=cv2.INTER_AREA)[14:38, 14:34]
+  return (patch - patch.mean()) / (patch.std() + 1e-6)
+
+
+@pytest.mark.parametrize("method", ["Deepfakes", "FaceSwap", "FaceShifter"])
+def test_a_swap_fake_wears_the_source_identitys_face(tmp_path, method):
+  out = tmp_path / "swap"
+  synthetic.generate(out, pairs=(0, 0, 2), methods=(method,), compressions=("raw",), size=160,
+                     num_frames=2, seed=1, photos="disjoint", workers=1)  # fmt: skip
+  with open(out / synthetic.ANNOTATIONS_FILE) as f:
+    ann = json.load(f)
+  with open(out / "splits" / "test.json") as f:
+    pairs = json.load(f)
+  # Inner-face template: eyes at (16, 18) / (32, 18), mouth corners at (18, 34) / (30, 34).
+  ref = np.array([[16, 18], [32, 18], [24, 26], [18, 34], [30, 34]], np.float32)
+  for target, source in [tuple(p) for p in pairs] + [tuple(p[::-1]) for p in pairs]:
+    fake = read_frames(synthetic.fake_path(str(out), method, "raw", target, source)).frames[0]
+    real_t = read_frames(synthetic.real_path(str(out), "raw", target)).frames[0]
+    real_s = read_frames(synthetic.real_path(str(out), "raw", source)).frames[0]
+    lm_t = np.asarray(ann[target]["landmarks"][0])
+    lm_s = np.asarray(ann[source]["landmarks"][0])
+    f, t, s = (
+      _face_patch(fake, lm_t, ref),
+      _face_patch(real_t, lm_t, ref),
+      _face_patch(real_s, lm_s, ref),
+    )
+    like_source, like_target = float((f * s).mean()), float((f * t).mean())
+    assert like_source > like_target + 0.1, (target, source, like_source, like_target)

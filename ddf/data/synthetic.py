@@ -42,6 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     "--dynamics", type=float, default=1.0, help="lighting-drift speed (>= 1; diagnostics: 12)"
   )
   ap.add_argument(
+    "--photos",
+    choices=lib.PHOTO_POOLS,
+    default="shared",
+    help="identity pool: the two scikit-image face photos in every split (shared), or every "
+    "shipped face photo, none in two splits, swaps warping another identity's face (disjoint)",
+  )
+  ap.add_argument(
     "--faces",
     action="append",
     default=[],
@@ -67,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       difficulty=args.difficulty,
       face_dirs=args.faces,
       dynamics=args.dynamics,
+      photos=args.photos,
       workers=args.workers,
       overwrite=args.overwrite,
       verbose=not args.quiet,

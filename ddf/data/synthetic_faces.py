@@ -160,10 +160,14 @@ def make_background(rng: np.random.Generator, n: int) -> np.ndarray:
   return np.clip(bg, 0, 1).astype(np.float32)
 
 
-def make_identity(photos: Sequence[FacePhoto], seed: int, vid: int, size: int) -> Identity:
-  """Deterministic per-id appearance for video id `vid` at frame size `size`."""
+def make_identity(
+  photos: Sequence[FacePhoto], seed: int, vid: int, size: int, photo_index: int | None = None
+) -> Identity:
+  """Deterministic per-id appearance for video id `vid` at frame size `size`, from
+  `photos[photo_index]` (a seeded random photo when None)."""
   rng = np.random.default_rng([seed, vid, 101])
-  photo = photos[int(rng.integers(len(photos)))]
+  drawn = int(rng.integers(len(photos)))
+  photo = photos[drawn if photo_index is None else photo_index]
   x0, y0, x1, y1 = photo.box
   fh = y1 - y0
   zoom = rng.uniform(0.9, 1.15)

@@ -125,6 +125,38 @@ def _shift(
   )
 
 
+def sharpen(img: np.ndarray, amount: float) -> np.ndarray:
+  """Unsharp masking: img + amount * (img - blur(img, sigma 1))."""
+  return img + amount * (img - cv2.GaussianBlur(img, (0, 0), 1.0))
+
+
+def drift(x: np.ndarray, sigma: float = 3.0, keep_mean: bool = False) -> np.ndarray:
+  """Per-frame random values [T, ...] smoothed over time (Gaussian, `sigma` frames): a slow drift
+  with the same mean and, around it, the same standard deviation as `x`, not frame-to-frame
+  jumps."""
+  x = np.asarray(x, np.float32)
+  mean = x.mean(0, keepdims=True)
+  t = np.arange(len(x), dtype=np.float32)
+  w = np.exp(-0.5 * ((t[:, None] - t[None, :]) / sigma) ** 2)
+  smooth = (w / w.sum(1, keepdims=True)) @ (x - mean).reshape(len(x), -1)
+  smooth = smooth.reshape(x.shape)
+  scale = (x - mean).std(0, keepdims=True) / (smooth.std(0, keepdims=True) + 1e-8)
+  out = smooth * scale + (mean if keep_mean else 0.0)
+  return out.astype(np.float32)
+
+
+def warp_onto(source: sf.Identity, target: sf.Identity) -> np.ndarray:
+  """The source portrait [R_s, R_s, 3] warped by the similarity that maps its landmarks onto the
+  target's, in the target's portrait frame [R_t, R_t, 3] (borders reflected)."""
+  m, _ = cv2.estimateAffinePartial2D(source.landmarks, target.landmarks, method=cv2.LMEDS)
+  if m is None:
+    raise ValueError(f"no similarity maps {source.photo!r}'s landmarks onto {target.photo!r}'s")
+  r = target.portrait.shape[0]
+  return cv2.warpAffine(
+    source.portrait, m, (r, r), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+  )
+
+
 def blend(base: np.ndarray, copy: np.ndarray, mask: np.ndarray) -> np.ndarray:
   a = mask[..., None]
   return (a * copy + (1 - a) * base).astype(np.float32)
@@ -148,8 +180,21 @@ def make_hooks(
   source_motion: sf.Motion,
   rng: np.random.Generator,
   difficulty: float,
+  *,
+  second_generation: bool = False,
 ) -> tuple[Hook | None, Hook | None]:
-  """Returns `(pre_hook, post_hook)` that turn the target's real rendering into a fake."""
+  """Returns `(pre_hook, post_hook)` that turn the target's real rendering into a fake.
+
+  `second_generation` (the identity-disjoint trees): a swap (Deepfakes, FaceSwap, FaceShifter)
+  warps the source identity's portrait onto the target's landmarks (a similarity fitted to the 5
+  points); the blend's position drifts slowly over time instead of jumping from frame to frame,
+  and its colour error is the same in every frame (a temporal cue of a fake is then the business
+  of the diagnostics, `ddf.data.synthetic_diagnostics`); and resampling the face either blurs or
+  sharpens it (a generator's output is not always softer). A shallow model of per-region
+  statistics then finds no one-directional shift to read: colour errors point anywhere, texture
+  changes go both ways. Without it (the first
+  generator): the target's own photo in the source's colours, i.i.d. per-frame jitter, blur only.
+  """
   k = strength(difficulty) * rng.uniform(0.85, 1.15)
   lm = target.landmarks
   shape = target.portrait.shape[:2]
@@ -160,12 +205,22 @@ def make_hooks(
   def jitter(scale_px: float, col: float) -> tuple[np.ndarray, np.ndarray]:
     off = rng.normal(0, scale_px, (n, 2)).astype(np.float32)
     cj = rng.normal(0, col, (n, 3)).astype(np.float32)
+    if second_generation:  # a slow drift of the blend's position; the colour error is static
+      off, cj = 0.5 * drift(off), np.zeros_like(cj)
     return off, cj
+
+  def texture(img: np.ndarray, factor: float, sigma: float) -> np.ndarray:
+    if second_generation and rng.random() < 0.5:
+      return sharpen(img, 0.6 * (factor - 1.0) + sigma)
+    return low_pass(img, factor, sigma)
 
   if method in ("Deepfakes", "FaceSwap", "FaceShifter"):
     # The source's appearance (its colour transform; with the built-in photos that is what tells
     # identities apart) on the target's face geometry, so that swapped faces stay detectable.
-    swapped = sf.recolour(target.raw_portrait, source.colour)
+    if second_generation:
+      swapped = warp_onto(source, target)
+    else:
+      swapped = sf.recolour(target.raw_portrait, source.colour)
     if method == "FaceSwap":  # landmark misalignment: small shift and scale
       d = rng.normal(0, 0.04 * wu * k, 2)
       swapped = _shift(swapped, d[0], d[1], 1 + rng.choice([-1, 1]) * 0.05 * k, fc)
@@ -176,14 +231,14 @@ def make_hooks(
     tone = _tone(rng, 0.06 * k)
     swapped = swapped + (1 - mis) * delta + (tone if method != "FaceShifter" else 0.3 * tone)
     if method == "Deepfakes":
-      swapped = low_pass(swapped, 1.0 + 1.6 * k, 0.35 + 0.9 * k)
+      swapped = texture(swapped, 1.0 + 1.6 * k, 0.35 + 0.9 * k)
       off, cj = jitter(0.6 * k + 0.2, 0.02 * k)
       masks = [face_ellipse_mask(shape, lm, 1.2 + 0.04 * wu, 1.0 + 0.04 * rng.standard_normal())]
     elif method == "FaceSwap":
       off, cj = jitter(0.9 * k + 0.3, 0.025 * k)
       masks = [hull_mask(shape, lm, 0.5 + 0.4 * (1 - k))]
     else:
-      swapped = low_pass(swapped, 1.0 + 0.5 * k, 0.3 + 0.3 * k)
+      swapped = texture(swapped, 1.0 + 0.5 * k, 0.3 + 0.3 * k)
       off, cj = jitter(0.35 * k + 0.1, 0.01 * k)
       masks = [face_ellipse_mask(shape, lm, 0.8 + 0.05 * wu, 0.95)]
     mask0 = masks[0]
@@ -205,13 +260,17 @@ def make_hooks(
     tone = _tone(rng, 0.05 * k)
     mask0 = lower_face_mask(shape, lm, 1.0 + 0.06 * wu)
     sig = 0.3 + 0.9 * k
+    sharp = second_generation and rng.random() < 0.5
+
+    def f2f_texture(img: np.ndarray) -> np.ndarray:
+      return sharpen(img, 0.6 * 0.8 * k + sig) if sharp else low_pass(img, 1.0 + 0.8 * k, sig)
 
     def post(f: int, por: np.ndarray) -> np.ndarray:
       re = sf.animate(
         target.portrait, lm, target.skin, float(target_motion.blink[f]), float(src_mouth[f])
       )
       dx, dy = off[f]
-      copy = low_pass(_shift(re, dx, dy), 1.0 + 0.8 * k, sig) + tone + cj[f]
+      copy = f2f_texture(_shift(re, dx, dy)) + tone + cj[f]
       return blend(por, copy, _shift(mask0, dx, dy))
 
     return None, post
@@ -222,6 +281,8 @@ def make_hooks(
     mask0 = mouth_mask(shape, lm, 0.8 + 0.08 * wu)
     fac = 1.0 + (1.5 + 0.5 * rng.random(n)) * k
     sig = (0.5 + 0.6 * rng.random(n)) * k + 0.2
+    if second_generation:  # the texture's softness drifts instead of flickering
+      fac, sig = drift(fac, keep_mean=True), drift(sig, keep_mean=True)
     mouth = np.clip(0.5 * (target_motion.mouth + source_motion.mouth), 0, 1)
 
     def post(f: int, por: np.ndarray) -> np.ndarray:

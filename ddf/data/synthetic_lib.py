@@ -20,6 +20,7 @@ parameters only writes missing videos; different parameters need `--overwrite` o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
@@ -33,6 +34,7 @@ import numpy as np
 from ddf.data import synthetic_diagnostics as diagnostics
 from ddf.data import synthetic_faces as faces
 from ddf.data import synthetic_fakes as fakes
+from ddf.data import synthetic_photos as photo_pool
 from ddf.data.video import write_video
 
 __all__ = [
@@ -74,6 +76,8 @@ def settings_from_config(data: Any) -> dict[str, Any]:
   }
   if float(data.get("synthetic_dynamics", 1.0)) != 1.0:
     settings["dynamics"] = float(data.synthetic_dynamics)
+  if data.get("synthetic_photos", "shared") != "shared":
+    settings["photos"] = str(data.synthetic_photos)
   return settings
 
 
@@ -186,16 +190,44 @@ def degrade(frames: np.ndarray, compression: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Workers.
 
-_PHOTOS: dict[tuple[str, ...], list[faces.FacePhoto]] = {}
+PHOTO_POOLS = ("shared", "disjoint")
 
 
-def _photos(face_dirs: tuple[str, ...]) -> list[faces.FacePhoto]:
-  if face_dirs not in _PHOTOS:
-    pool = faces.builtin_photos()
-    for d in face_dirs:
-      pool += faces.load_face_dir(d)
-    _PHOTOS[face_dirs] = pool
-  return _PHOTOS[face_dirs]
+@functools.cache
+def _photos(face_dirs: tuple[str, ...], pool: str = "shared") -> list[faces.FacePhoto]:
+  """`shared`: scikit-image's astronaut and camera photos; `disjoint`: every shipped face photo
+  (`ddf.data.synthetic_photos`); both + the photos of `face_dirs`."""
+  photos = faces.builtin_photos() if pool == "shared" else photo_pool.shipped_photos()
+  for d in face_dirs:
+    photos += faces.load_face_dir(d)
+  return photos
+
+
+@functools.cache
+def _photo_assignment(
+  face_dirs: tuple[str, ...], pairs: tuple[int, ...], seed: int
+) -> dict[int, tuple[list[faces.FacePhoto], int]]:
+  """`disjoint` pool: {video id: (its split's photos, index of its photo)}. The photos are dealt
+  to the splits in proportion to their ids; the two ids of a pair get different photos."""
+  photos = _photos(face_dirs, "disjoint")
+  groups = photo_pool.split_photos(photos, [2 * p for p in pairs], seed)
+  splits = make_splits(pairs, seed)
+  out = {}
+  for name, group in zip(SPLITS, groups, strict=True):
+    for j, (a, b) in enumerate(splits[name]):
+      out[int(a)] = (group, (2 * j) % len(group))
+      out[int(b)] = (group, (2 * j + 1) % len(group))
+  return out
+
+
+def _identity(params: dict[str, Any], vid: int) -> faces.Identity:
+  """The appearance of video id `vid` under the tree's settings."""
+  face_dirs = tuple(params["face_dirs"])
+  if params.get("photos", "shared") == "shared":
+    photos, index = _photos(face_dirs), None
+  else:
+    photos, index = _photo_assignment(face_dirs, tuple(params["pairs"]), params["seed"])[vid]
+  return faces.make_identity(photos, params["seed"], vid, params["size"], index)
 
 
 def _worker_init() -> None:
@@ -211,15 +243,14 @@ def _atomic_write(path: str, frames: np.ndarray, fps: float) -> None:
 def _render_task(task: dict[str, Any]) -> int:
   """Renders one video (all its compressions). Returns the number of files written."""
   p = task["params"]
-  photos = _photos(tuple(p["face_dirs"]))
   size, n, fps, seed = p["size"], p["num_frames"], p["fps"], p["seed"]
   t = int(task["target"])
-  ident = faces.make_identity(photos, seed, t, size)
+  ident = _identity(p, t)
   dynamics = p.get("dynamics", 1.0)
   motion = faces.make_motion(seed, t, n, fps, size, dynamics)
   if task["method"] != "original":
     s = int(task["source"])
-    src = faces.make_identity(photos, seed, s, size)
+    src = _identity(p, s)
     src_motion = faces.make_motion(seed, s, n, fps, size, dynamics)
     rng = np.random.default_rng([seed, t, s, METHODS.index(task["method"]), 303])
     if task["method"] in diagnostics.DIAGNOSTIC_METHODS:
@@ -228,7 +259,14 @@ def _render_task(task: dict[str, Any]) -> int:
       )
     else:
       pre, post = fakes.make_hooks(
-        task["method"], ident, src, motion, src_motion, rng, p["difficulty"]
+        task["method"],
+        ident,
+        src,
+        motion,
+        src_motion,
+        rng,
+        p["difficulty"],
+        second_generation=p.get("photos", "shared") == "disjoint",
       )
       frames = faces.render(ident, motion, size, pre, post).frames
   else:
@@ -239,11 +277,10 @@ def _render_task(task: dict[str, Any]) -> int:
 
 
 def _annotations(params: dict[str, Any], ids: Sequence[str]) -> dict[str, Any]:
-  photos = _photos(tuple(params["face_dirs"]))
   size, n = params["size"], params["num_frames"]
   out = {}
   for vid in ids:
-    ident = faces.make_identity(photos, params["seed"], int(vid), size)
+    ident = _identity(params, int(vid))
     motion = faces.make_motion(
       params["seed"], int(vid), n, params["fps"], size, params.get("dynamics", 1.0)
     )
@@ -299,6 +336,7 @@ def generate(
   difficulty: float = 0.5,
   face_dirs: Sequence[str] = (),
   dynamics: float = 1.0,
+  photos: str = "shared",
   workers: int | None = None,
   overwrite: bool = False,
   verbose: bool = False,
@@ -318,6 +356,10 @@ def generate(
     face_dirs: folders of extra face photos added to the identity pool.
     dynamics: >= 1; multiplies the frequency of the lighting drift of every video (the
       diagnostics' trees use faster lighting so that `Shuffled` flickers; 1 = the default tree).
+    photos: the identity pool. "shared": scikit-image's astronaut and camera photos in every
+      split, a swap recolours the target's own photo (the first generator). "disjoint": every
+      shipped face photo (`ddf.data.synthetic_photos`), no photo in two splits, and a swap
+      warps the source identity's face onto the target's landmarks.
     workers: processes (default: all cores; 1 = in-process).
     overwrite: replace a tree generated earlier with other parameters.
     verbose: print progress.
@@ -334,6 +376,8 @@ def generate(
   _check_args(methods, compressions, size, num_frames, difficulty)
   if not dynamics >= 1.0:
     raise ValueError(f"dynamics must be >= 1, got {dynamics}")
+  if photos not in PHOTO_POOLS:
+    raise ValueError(f"photos must be one of {PHOTO_POOLS}, got {photos!r}")
   params = {
     "version": _META_VERSION,
     "pairs": [int(p) for p in pairs],
@@ -348,6 +392,8 @@ def generate(
   }
   if dynamics != 1.0:  # absent from the default trees' settings, which stay where they are
     params["dynamics"] = float(dynamics)
+  if photos != "shared":  # likewise
+    params["photos"] = photos
   splits = make_splits(pairs, seed)
 
   meta_path = os.path.join(out_dir, META_FILE)
@@ -432,6 +478,7 @@ _FLAGS = {
   "difficulty": "--difficulty",
   "face_dirs": "--faces",
   "dynamics": "--dynamics",
+  "photos": "--photos",
   "version": "generator version",
 }
 
