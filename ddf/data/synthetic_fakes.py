@@ -125,8 +125,12 @@ def _shift(
   )
 
 
-def sharpen(img: np.ndarray, amount: float) -> np.ndarray:
-  """Unsharp masking: img + amount * (img - blur(img, sigma 1))."""
+def resample(img: np.ndarray, factor: float, sigma: float, sharpen: bool = False) -> np.ndarray:
+  """`low_pass(img, factor, sigma)`, or with `sharpen` an unsharp mask of like strength:
+  img + a * (img - blur(img, sigma 1)) with a = 0.6 (factor - 1) + sigma."""
+  if not sharpen:
+    return low_pass(img, factor, sigma)
+  amount = 0.6 * (factor - 1.0) + sigma
   return img + amount * (img - cv2.GaussianBlur(img, (0, 0), 1.0))
 
 
@@ -192,8 +196,8 @@ def make_hooks(
   of the diagnostics, `ddf.data.synthetic_diagnostics`); and resampling the face either blurs or
   sharpens it (a generator's output is not always softer). A shallow model of per-region
   statistics then finds no one-directional shift to read: colour errors point anywhere, texture
-  changes go both ways. Without it (the first
-  generator): the target's own photo in the source's colours, i.i.d. per-frame jitter, blur only.
+  changes go both ways. Without it (the first generator): the target's own photo in the source's
+  colours, i.i.d. per-frame jitter, blur only.
   """
   k = strength(difficulty) * rng.uniform(0.85, 1.15)
   lm = target.landmarks
@@ -210,13 +214,12 @@ def make_hooks(
     return off, cj
 
   def texture(img: np.ndarray, factor: float, sigma: float) -> np.ndarray:
-    if second_generation and rng.random() < 0.5:
-      return sharpen(img, 0.6 * (factor - 1.0) + sigma)
-    return low_pass(img, factor, sigma)
+    return resample(img, factor, sigma, sharpen=second_generation and rng.random() < 0.5)
 
   if method in ("Deepfakes", "FaceSwap", "FaceShifter"):
-    # The source's appearance (its colour transform; with the built-in photos that is what tells
-    # identities apart) on the target's face geometry, so that swapped faces stay detectable.
+    # The source's face on the target's geometry: its warped portrait, or (first generator, two
+    # photos) the target's photo in the source's colours, which is what tells those identities
+    # apart.
     if second_generation:
       swapped = warp_onto(source, target)
     else:
@@ -262,15 +265,12 @@ def make_hooks(
     sig = 0.3 + 0.9 * k
     sharp = second_generation and rng.random() < 0.5
 
-    def f2f_texture(img: np.ndarray) -> np.ndarray:
-      return sharpen(img, 0.6 * 0.8 * k + sig) if sharp else low_pass(img, 1.0 + 0.8 * k, sig)
-
     def post(f: int, por: np.ndarray) -> np.ndarray:
       re = sf.animate(
         target.portrait, lm, target.skin, float(target_motion.blink[f]), float(src_mouth[f])
       )
       dx, dy = off[f]
-      copy = f2f_texture(_shift(re, dx, dy)) + tone + cj[f]
+      copy = resample(_shift(re, dx, dy), 1.0 + 0.8 * k, sig, sharp) + tone + cj[f]
       return blend(por, copy, _shift(mask0, dx, dy))
 
     return None, post
