@@ -29,6 +29,13 @@ SEQ_AXES = ("batch", "time", "channels")
 
 _p = nn.with_logical_partitioning
 
+# Scale and bias of a normalisation layer: float32, partitioned along the channels.
+_NORM_PARAMS = dict(
+  param_dtype=jnp.float32,
+  scale_init=_p(nn.initializers.ones_init(), CONV_BIAS_AXES),
+  bias_init=_p(nn.initializers.zeros_init(), CONV_BIAS_AXES),
+)
+
 
 def conv(
   features: int,
@@ -69,23 +76,14 @@ def batch_norm(
     momentum=momentum,
     epsilon=epsilon,
     dtype=dtype,
-    param_dtype=jnp.float32,
-    scale_init=_p(nn.initializers.ones_init(), CONV_BIAS_AXES),
-    bias_init=_p(nn.initializers.zeros_init(), CONV_BIAS_AXES),
     name=name,
+    **_NORM_PARAMS,
   )
 
 
 def layer_norm(*, dtype: Dtype = jnp.float32, name: str | None = None) -> nn.LayerNorm:
   """LayerNorm over the last axis (eps 1e-6), float32 scale and bias."""
-  return nn.LayerNorm(
-    epsilon=1e-6,
-    dtype=dtype,
-    param_dtype=jnp.float32,
-    scale_init=_p(nn.initializers.ones_init(), CONV_BIAS_AXES),
-    bias_init=_p(nn.initializers.zeros_init(), CONV_BIAS_AXES),
-    name=name,
-  )
+  return nn.LayerNorm(epsilon=1e-6, dtype=dtype, name=name, **_NORM_PARAMS)
 
 
 def dense(
