@@ -166,7 +166,7 @@ def make_identity(
   """Deterministic per-id appearance for video id `vid` at frame size `size`, from
   `photos[photo_index]` (a seeded random photo when None)."""
   rng = np.random.default_rng([seed, vid, 101])
-  drawn = int(rng.integers(len(photos)))
+  drawn = int(rng.integers(len(photos)))  # drawn either way: the draws after it stay the same
   photo = photos[drawn if photo_index is None else photo_index]
   x0, y0, x1, y1 = photo.box
   fh = y1 - y0

@@ -17,6 +17,7 @@ two splits.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Sequence
 
@@ -167,6 +168,14 @@ def _lfw_canvas(face: np.ndarray) -> np.ndarray:
   return np.clip(inside * canvas + (1 - inside) * blurred + 0.5, 0, 255).astype(np.uint8)
 
 
+@functools.cache
+def _lfw_faces() -> np.ndarray:
+  """scikit-image's `lfw_subset()` [200, 25, 25] float, read once per process."""
+  from skimage import data as skdata  # lazy: keeps worker start-up light
+
+  return skdata.lfw_subset()
+
+
 def load_image(name: str) -> np.ndarray:
   """RGB uint8 image of a shipped photo (the canvas for an LFW face)."""
   from skimage import data as skdata  # lazy: keeps worker start-up light
@@ -181,7 +190,7 @@ def load_image(name: str) -> np.ndarray:
     path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
     return cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
   if name.startswith("lfw:"):
-    return _lfw_canvas(skdata.lfw_subset()[int(name[4:])])
+    return _lfw_canvas(_lfw_faces()[int(name[4:])])
   raise KeyError(f"not a shipped face photo: {name!r}")
 
 
