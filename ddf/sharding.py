@@ -39,7 +39,24 @@ def maybe_initialize_distributed() -> None:
     return
   logging.info("jax.distributed: process %d of %d", jax.process_index(), jax.process_count())
   if jax.default_backend() == "cpu":
+    _compile_afresh()
     _connect_cpu_collectives()
+
+
+def _compile_afresh() -> None:
+  """Turns the persistent compilation cache off for a CPU run of several processes.
+
+  A multi-process CPU train step loaded from the cache aborts in its first gloo all-reduce
+  (`op.preamble.length <= op.nbytes. 64 vs 32 ... collective mismatch`) in 3 of 3 runs here,
+  while the same program compiled afresh ran in 4 of 4 (jaxlib 0.10.2). Called before the first
+  compilation, so the cache is neither read nor written.
+  """
+  if jax.config.jax_enable_compilation_cache:
+    logging.warning(
+      "Persistent compilation cache off: multi-process CPU programs loaded from it abort in "
+      "their collectives (gloo); each process compiles afresh."
+    )
+    jax.config.update("jax_enable_compilation_cache", False)
 
 
 def _connect_cpu_collectives() -> None:

@@ -101,6 +101,16 @@ def compilation_cache() -> Path:
   return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
 
 
+def _log_tail(log: Path, chars: int = 3000) -> str:
+  """The end of a process log up to its first fatal error (without the thread dumps after it)."""
+  text = log.read_text()
+  fatal = text.find("Fatal Python error")
+  if fatal >= 0:
+    end = text.find("\n", fatal)
+    text = text if end < 0 else text[:end]
+  return text[-chars:]
+
+
 def launch_two_processes(
   command: list[str], log_dir: Path, devices_per_process: int, **env
 ) -> None:
@@ -114,5 +124,5 @@ def launch_two_processes(
     log_dir=log_dir,
     extra_env={"PYTHONPATH": str(REPO), **env},
   )
-  tails = [(log_dir / f"process_{i}.log").read_text()[-3000:] for i in range(2)]
+  tails = [_log_tail(log_dir / f"process_{i}.log") for i in range(2)]
   assert codes == [0, 0], "\n".join(f"--- process {i} ---\n{t}" for i, t in enumerate(tails))
