@@ -20,6 +20,7 @@ from ddf.models import (
   frame_features,
   get_backbone,
 )
+from ddf.models.detector import laplacian_residual
 
 
 def _count(arch: str) -> int:
@@ -267,9 +268,11 @@ def test_logical_axes_and_mesh_sharding():
 
 
 @pytest.mark.slow  # compiles large models (seconds to minutes)
-def test_precomputed_features_match_frames():
-  """A frozen backbone's cached inputs give the same logits, BN updates and gradients as frames."""
-  cfg = _cfg(fusion="attention", **{"spatial.freeze": True})
+@pytest.mark.parametrize("highpass", [False, True])
+def test_precomputed_features_match_frames(highpass):
+  """A frozen backbone's cached inputs give the same logits, BN updates and gradients as frames
+  (also when the backbone sees the frames' Laplacian residual)."""
+  cfg = _cfg(fusion="attention", **{"spatial.freeze": True, "spatial.highpass": highpass})
   det = build_detector(cfg)
   clips = _clips(b=3)
   v = _init(det, clips)
@@ -320,3 +323,17 @@ def test_precomputed_features_match_frames():
   np.testing.assert_allclose(eval_logits, ref_logits, rtol=1e-5, atol=1e-5)
   with pytest.raises(ValueError, match="frozen backbone"):
     build_detector(_cfg()).apply(v, **feats, train=False)
+
+
+def test_laplacian_residual_matches_neighbour_sums():
+  """Against an independent definition: 4-neighbour sum minus 4x the centre, zero outside."""
+  rng = np.random.default_rng(0)
+  frames = rng.uniform(0, 255, (2, 7, 9, 3)).astype(np.float32)
+  p = np.pad(frames, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  lap = p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:] - 4 * frames
+  got = np.asarray(laplacian_residual(jnp.asarray(frames), gain=2.0))
+  np.testing.assert_allclose(got, 127.5 + 2.0 * lap, rtol=0, atol=1e-3)
+  # A brightness ramp has no residual away from the border; the backbone then sees flat grey.
+  ramp = np.broadcast_to(np.arange(9, dtype=np.float32)[None, None, :, None] * 20, (1, 7, 9, 3))
+  interior = np.asarray(laplacian_residual(jnp.asarray(ramp)))[:, 1:-1, 1:-1]
+  np.testing.assert_allclose(interior, 127.5, atol=1e-4)

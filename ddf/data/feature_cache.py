@@ -71,8 +71,9 @@ def backbone_variables(params: Any, batch_stats: Any) -> dict[str, Any]:
 def fingerprint(
   data: ml_collections.ConfigDict, builder: Any, split: str, model: FusionDetector, digest: str
 ) -> dict[str, Any]:
-  """Everything the cached arrays depend on (stored in index.json; hashed into the path)."""
-  return {
+  """Everything the cached arrays depend on (stored in index.json; hashed into the path).
+  `spatial_highpass` appears only when on, so that the other caches keep their paths."""
+  fp = {
     "format": FORMAT_VERSION,
     "dataset": builder.name,
     "builder_config": builder.builder_config.name,
@@ -90,6 +91,9 @@ def fingerprint(
     "store_dtype": str(data.feature_cache_dtype),
     "backbone_digest": digest,
   }
+  if model.spatial.highpass:
+    fp["spatial_highpass"] = True
+  return fp
 
 
 def cache_dir(root: str | os.PathLike, fp: dict[str, Any]) -> Path:

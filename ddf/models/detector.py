@@ -41,6 +41,30 @@ def _resize(frames: jnp.ndarray, size: int) -> jnp.ndarray:
   return jax.image.resize(frames, (n, size, size, c), method="bilinear")
 
 
+def laplacian_residual(frames: jnp.ndarray, gain: float = 2.0) -> jnp.ndarray:
+  """[N, H, W, C] in [0, 255] -> per-channel 3x3 Laplacian (4-neighbour) high-pass, times `gain`,
+  centred on 127.5: [N, H, W, C]. Flat and linear regions map to 127.5; edges zero-padded."""
+  c = frames.shape[-1]
+  kernel = jnp.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], frames.dtype)
+  kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c))  # HWIO, one filter per channel
+  lap = jax.lax.conv_general_dilated(
+    frames,
+    kernel,
+    (1, 1),
+    "SAME",
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    feature_group_count=c,
+  )
+  return 127.5 + gain * lap
+
+
+def backbone_frames(frames: jnp.ndarray, spatial: SpatialConfig) -> jnp.ndarray:
+  """Float RGB frames [N, H, W, 3] in [0, 255] -> the backbone's input [N, S, S, 3]
+  (S = `spatial.image_size`): resized, then, with `spatial.highpass`, their Laplacian residual."""
+  frames = _resize(frames, spatial.image_size)
+  return laplacian_residual(frames) if spatial.highpass else frames
+
+
 def micro_frames(frames: jnp.ndarray, size: int) -> jnp.ndarray:
   """Float RGB frames [N, H, W, 3] in [0, 255] -> micro-CNN input [N, size, size, 1] in [0, 1]."""
   return to_micro_input(_resize(frames, size))
@@ -55,12 +79,16 @@ def _needs(frames: jnp.ndarray | None, name: str) -> jnp.ndarray:
 @dataclasses.dataclass(frozen=True)
 class SpatialConfig:
   """Per-frame backbone: `arch` (resnet50 | vgg16 | resnet_tiny | vgg_tiny), the side frames are
-  resized to before it, whether it is frozen, and whether it is rematerialised."""
+  resized to before it, whether it is frozen, whether it is rematerialised, and whether it sees
+  the frames' Laplacian residual (`highpass`, `laplacian_residual`) instead of the frames: blend
+  seams and resampling live in the residual, which a small backbone trained from scratch did not
+  find in the raw frames of the identity-disjoint tree (README)."""
 
   arch: str = "resnet_tiny"
   image_size: int = 64
   freeze: bool = False
   remat: bool = False
+  highpass: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +211,7 @@ class FusionDetector(nn.Module):
     if "spatial" in branches or "temporal" in branches:
       if backbone_maps is None:
         backbone = get_backbone(self.spatial.arch, dtype, remat=self.spatial.remat, name="backbone")
-        spatial_in = _resize(_needs(frames, "backbone_maps"), self.spatial.image_size)
+        spatial_in = backbone_frames(_needs(frames, "backbone_maps"), self.spatial)
         maps = backbone(spatial_in, train and not self.spatial.freeze)
         if self.spatial.freeze:
           maps = jax.lax.stop_gradient(maps)
@@ -283,7 +311,7 @@ def frame_features(
     if name == "backbone_maps":
       backbone = get_backbone(model.spatial.arch, dtype)
       sub = {k: v["backbone"] for k, v in variables.items() if "backbone" in v}
-      out[name] = backbone.apply(sub, _resize(frames, model.spatial.image_size), False)
+      out[name] = backbone.apply(sub, backbone_frames(frames, model.spatial), False)
     else:
       out[name] = micro_frames(frames, model.micro.image_size)
   return out
