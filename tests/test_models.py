@@ -20,7 +20,7 @@ from ddf.models import (
   frame_features,
   get_backbone,
 )
-from ddf.models.detector import laplacian_residual
+from ddf.models.detector import SpatialConfig, backbone_frames, laplacian_residual
 
 
 def _count(arch: str) -> int:
@@ -337,3 +337,9 @@ def test_laplacian_residual_matches_neighbour_sums():
   ramp = np.broadcast_to(np.arange(9, dtype=np.float32)[None, None, :, None] * 20, (1, 7, 9, 3))
   interior = np.asarray(laplacian_residual(jnp.asarray(ramp)))[:, 1:-1, 1:-1]
   np.testing.assert_allclose(interior, 127.5, atol=1e-4)
+  # The flag is what the backbone input follows (the model and `frame_features` both use it).
+  square = rng.uniform(0, 255, (2, 9, 9, 3)).astype(np.float32)
+  on = backbone_frames(jnp.asarray(square), SpatialConfig(image_size=9, highpass=True))
+  off = backbone_frames(jnp.asarray(square), SpatialConfig(image_size=9, highpass=False))
+  np.testing.assert_allclose(np.asarray(on), np.asarray(laplacian_residual(square)), atol=1e-3)
+  np.testing.assert_array_equal(np.asarray(off), square)
