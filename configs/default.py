@@ -92,9 +92,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   tiny      the test-sized variant (a few seconds of training);
   frozen    frozen (randomly initialised) backbone, trained on its cached features;
   disjoint  the identity-disjoint benchmark: every shipped face photo, none in two splits, swaps
-            that warp another identity's face, 400 / 100 / 200 videos (80 / 20 / 40 reals).
+            that warp another identity's face, 400 / 100 / 200 videos (80 / 20 / 40 reals);
+  camera    every synthetic video filmed by a camera of its own (white balance, focus, noise).
   """
-  known = ("tiny", "frozen", "disjoint")
+  known = ("tiny", "frozen", "disjoint", "camera")
   opts = set((arg or "").split(",")) - {""}
   if opts - set(known):
     raise ValueError(
@@ -121,6 +122,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.synthetic_seed = 0
   c.data.synthetic_face_dirs = ()  # folders of extra face photos for the generator.
   c.data.synthetic_dynamics = 1.0  # lighting-drift speed (configs/diagnostics.py: faster).
+  # Per-video capture variability (white balance, focus, noise; ddf/data/synthetic_camera.py),
+  # 0 = one fixed camera for every video (option camera: 1).
+  c.data.synthetic_camera = 0.0
   c.data.methods = "Deepfakes,Face2Face,FaceSwap,NeuralTextures"
   # Frames stored per video at build time (ddf/data/sampling.py): `num_windows` windows of
   # consecutive frames spread over the video ("windows"), or evenly spaced frames ("uniform").
@@ -188,6 +192,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if "disjoint" in opts:
     c.data.synthetic_photos = "disjoint"
     c.data.synthetic_pairs = (40, 10, 20)
+  if "camera" in opts:
+    c.data.synthetic_camera = 1.0
   if "frozen" in opts:
     use_feature_cache(c)
   if "tiny" in opts:

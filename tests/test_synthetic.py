@@ -325,3 +325,51 @@ def test_a_swap_fake_wears_the_source_identitys_face(tmp_path, method):
     )
     like_source, like_target = float((f * s).mean()), float((f * t).mean())
     assert like_source > like_target + 0.1, (target, source, like_source, like_target)
+
+
+def test_camera_settings_vary_per_video_and_zero_is_the_fixed_camera():
+  from ddf.data import synthetic_camera
+
+  fixed = synthetic_camera.make_camera(0, 7, 12, 0.0)
+  np.testing.assert_array_equal(fixed.white_balance, np.ones([12, 3], np.float32))
+  assert (fixed.blur_sigma, fixed.sharpen, fixed.noise) == (0.0, 0.0, 1.2 / 255.0)
+  img = np.random.default_rng(0).random([16, 16, 3]).astype(np.float32)
+  np.testing.assert_array_equal(fixed.develop(3, img), img)
+  cams = [synthetic_camera.make_camera(0, vid, 12, 1.0) for vid in range(40)]
+  again = synthetic_camera.make_camera(0, 5, 12, 1.0)
+  np.testing.assert_array_equal(again.white_balance, cams[5].white_balance)
+  assert again.noise == cams[5].noise
+  soft = [c.blur_sigma > 0 for c in cams]
+  sharp = [c.sharpen > 0 for c in cams]
+  assert 5 < sum(soft) < 35 and 5 < sum(sharp) < 35
+  assert not any(np.logical_and(soft, sharp))
+  wb = np.stack([c.white_balance for c in cams])  # [40, 12, 3]
+  assert 0.02 < wb.mean(1).std(0).min() and np.abs(wb - 1).max() < 0.2
+  assert wb.std(1).max() > 0.003  # the white balance drifts within a video
+  noise = [c.noise * 255 for c in cams]
+  assert 0.6 <= min(noise) and max(noise) <= 4.2 and np.std(noise) > 0.4
+
+
+def test_camera_changes_every_video_and_a_fake_inherits_its_targets(tmp_path):
+  kw = dict(pairs=(1, 0, 0), methods=("FaceSwap",), compressions=("raw",), size=SIZE,
+            num_frames=4, seed=2, photos="disjoint", workers=1)  # fmt: skip
+  synthetic.generate(tmp_path / "fixed", **kw)
+  report = synthetic.generate(tmp_path / "camera", camera=1.0, **kw)
+  with open(tmp_path / "camera" / synthetic.META_FILE) as f:
+    assert json.load(f)["params"]["camera"] == 1.0
+  with open(tmp_path / "fixed" / synthetic.META_FILE) as f:
+    assert "camera" not in json.load(f)["params"]  # older trees keep their settings and folder
+  target, source = report.splits["train"][0]
+  for vid in (target, source):
+    a = read_frames(synthetic.real_path(str(tmp_path / "fixed"), "raw", vid)).frames
+    b = read_frames(synthetic.real_path(str(tmp_path / "camera"), "raw", vid)).frames
+    assert np.abs(a.astype(np.float32) - b).mean() > 1.0, vid
+  # Away from the face the fake is its target's real video, camera and all.
+  real = read_frames(synthetic.real_path(str(tmp_path / "camera"), "raw", target)).frames
+  fake = read_frames(
+    synthetic.fake_path(str(tmp_path / "camera"), "FaceSwap", "raw", target, source)
+  ).frames
+  corner = (slice(None), slice(0, 12), slice(0, 12))
+  other = read_frames(synthetic.real_path(str(tmp_path / "camera"), "raw", source)).frames
+  assert np.abs(real[corner].astype(np.float32) - fake[corner]).mean() < 1.0
+  assert np.abs(real[corner].astype(np.float32) - other[corner]).mean() > 3.0

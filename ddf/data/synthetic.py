@@ -42,6 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     "--dynamics", type=float, default=1.0, help="lighting-drift speed (>= 1; diagnostics: 12)"
   )
   ap.add_argument(
+    "--camera",
+    type=float,
+    default=0.0,
+    help="per-video capture variability: white balance, focus, noise (0 = one fixed camera)",
+  )
+  ap.add_argument(
     "--photos",
     choices=lib.PHOTO_POOLS,
     default="shared",
@@ -75,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       face_dirs=args.faces,
       dynamics=args.dynamics,
       photos=args.photos,
+      camera=args.camera,
       workers=args.workers,
       overwrite=args.overwrite,
       verbose=not args.quiet,

@@ -18,6 +18,8 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from ddf.data import synthetic_camera
+
 # Landmarks as MTCNN finds them on the scikit-image photos (checked with the `mtcnn` package).
 _ASTRONAUT_LM = [(204, 100), (245, 102), (224, 126), (202, 139), (244, 140)]
 _ASTRONAUT_BOX = (182, 64, 265, 171)
@@ -400,8 +402,10 @@ def render(
   size: int,
   pre_hook: PortraitHook | None = None,
   post_hook: PortraitHook | None = None,
+  camera: synthetic_camera.Camera | None = None,
 ) -> RenderedVideo:
-  """Renders a video. `pre_hook(f, portrait)` runs before blink/mouth animation, `post_hook` after."""
+  """Renders a video. `pre_hook(f, portrait)` runs before blink/mouth animation, `post_hook` after;
+  `camera` develops every frame (`ddf.data.synthetic_camera`; None: the fixed camera)."""
   n = len(motion.dx)
   frames = np.empty((n, size, size, 3), np.uint8)
   lms = np.empty((n, 5, 2), np.float32)
@@ -429,7 +433,10 @@ def render(
     )
     img = aw[..., None] * pw + (1 - aw[..., None]) * bg
     img = np.clip(img, 0, 1) ** float(motion.gamma[f]) * float(motion.gain[f])
-    img = img + noise_rng.standard_normal(img.shape, dtype=np.float32) * (1.2 / 255.0)
+    noise = synthetic_camera.DEFAULT_NOISE
+    if camera is not None:
+      img, noise = camera.develop(f, img), camera.noise
+    img = img + noise_rng.standard_normal(img.shape, dtype=np.float32) * noise
     frames[f] = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
     lms[f] = ident.landmarks @ m[:, :2].T + m[:, 2]
     boxes[f] = landmarks_to_box(lms[f])

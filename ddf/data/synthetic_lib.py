@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from ddf.data import synthetic_camera as camera_lib
 from ddf.data import synthetic_diagnostics as diagnostics
 from ddf.data import synthetic_faces as faces
 from ddf.data import synthetic_fakes as fakes
@@ -78,6 +79,8 @@ def settings_from_config(data: Any) -> dict[str, Any]:
     settings["dynamics"] = float(data.synthetic_dynamics)
   if data.get("synthetic_photos", "shared") != "shared":
     settings["photos"] = str(data.synthetic_photos)
+  if float(data.get("synthetic_camera", 0.0)):
+    settings["camera"] = float(data.synthetic_camera)
   return settings
 
 
@@ -248,6 +251,8 @@ def _render_task(task: dict[str, Any]) -> int:
   ident = _identity(p, t)
   dynamics = p.get("dynamics", 1.0)
   motion = faces.make_motion(seed, t, n, fps, size, dynamics)
+  # A fake inherits its target video's camera; None keeps the fixed camera of the older trees.
+  camera = camera_lib.make_camera(seed, t, n, p["camera"]) if p.get("camera") else None
   if task["method"] != "original":
     s = int(task["source"])
     src = _identity(p, s)
@@ -268,9 +273,9 @@ def _render_task(task: dict[str, Any]) -> int:
         p["difficulty"],
         second_generation=p.get("photos", "shared") == "disjoint",
       )
-      frames = faces.render(ident, motion, size, pre, post).frames
+      frames = faces.render(ident, motion, size, pre, post, camera).frames
   else:
-    frames = faces.render(ident, motion, size).frames
+    frames = faces.render(ident, motion, size, camera=camera).frames
   for comp, path in task["outputs"]:
     _atomic_write(path, degrade(frames, comp), fps)
   return len(task["outputs"])
@@ -337,6 +342,7 @@ def generate(
   face_dirs: Sequence[str] = (),
   dynamics: float = 1.0,
   photos: str = "shared",
+  camera: float = 0.0,
   workers: int | None = None,
   overwrite: bool = False,
   verbose: bool = False,
@@ -360,6 +366,9 @@ def generate(
       split, a swap recolours the target's own photo (the first generator). "disjoint": every
       shipped face photo (`ddf.data.synthetic_photos`), no photo in two splits, and a swap
       warps the source identity's face onto the target's landmarks.
+    camera: >= 0; per-video capture variability (white balance, focus, noise) of every video,
+      a fake inheriting its target's (`ddf.data.synthetic_camera`; 0 = one fixed camera).
+      The diagnostic methods are rendered with the fixed camera.
     workers: processes (default: all cores; 1 = in-process).
     overwrite: replace a tree generated earlier with other parameters.
     verbose: print progress.
@@ -376,6 +385,8 @@ def generate(
   _check_args(methods, compressions, size, num_frames, difficulty)
   if not dynamics >= 1.0:
     raise ValueError(f"dynamics must be >= 1, got {dynamics}")
+  if not camera >= 0.0:
+    raise ValueError(f"camera must be >= 0, got {camera}")
   if photos not in PHOTO_POOLS:
     raise ValueError(f"photos must be one of {PHOTO_POOLS}, got {photos!r}")
   params = {
@@ -394,6 +405,8 @@ def generate(
     params["dynamics"] = float(dynamics)
   if photos != "shared":  # likewise
     params["photos"] = photos
+  if camera:  # likewise
+    params["camera"] = float(camera)
   splits = make_splits(pairs, seed)
 
   meta_path = os.path.join(out_dir, META_FILE)
@@ -479,6 +492,7 @@ _FLAGS = {
   "face_dirs": "--faces",
   "dynamics": "--dynamics",
   "photos": "--photos",
+  "camera": "--camera",
   "version": "generator version",
 }
 
