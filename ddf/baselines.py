@@ -2,6 +2,7 @@
 
   python -m ddf.baselines --workdir runs/baseline_grid [--config configs/default.py[:opts]]
       [--config.key=value ...] [--baseline grid_logreg|face_edge_ratio|brightness_flicker]
+      [--feature_groups]
 
 The baselines (grid_logreg, face_edge_ratio, brightness_flicker), what each computes and what it
 writes (`WORKDIR/eval/<dataset>_{val,test}.json` in the detector's format, `WORKDIR/config.json`,
@@ -23,6 +24,12 @@ DEFAULT_CONFIG = str(_REPO_CONFIG) if _REPO_CONFIG.exists() else "configs/defaul
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for config.json and eval/*.json.")
 flags.DEFINE_enum("baseline", "grid_logreg", list(BASELINES), "Which baseline.")
+flags.DEFINE_bool(
+  "feature_groups",
+  False,
+  "grid_logreg: also refit on each feature group alone (C chosen on val) and print its val and "
+  "test video AUC, to see which cues the baseline reads.",
+)
 config_flags.DEFINE_config_file(
   "config",
   DEFAULT_CONFIG,
@@ -38,7 +45,7 @@ def main(argv: list[str]) -> int:
   from ddf import baselines_lib
 
   logging.set_verbosity(logging.INFO if FLAGS.verbosity > 0 else logging.WARNING)
-  baselines_lib.run(FLAGS.config, FLAGS.workdir, FLAGS.baseline)
+  baselines_lib.run(FLAGS.config, FLAGS.workdir, FLAGS.baseline, FLAGS.feature_groups)
   return 0
 
 

@@ -45,6 +45,21 @@ BASELINES = ("grid_logreg", "face_edge_ratio", "brightness_flicker")
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # inverse L2 strengths tried on val.
 GRID = 4  # cells per side of the feature grid.
 GRID_FEATURES = ("log_lap_var", "grad", "L", "a", "b")  # per frame and cell; + "diff" per pair.
+# Column blocks of `grid_features` (GRID * GRID columns each), in order.
+GRID_BLOCKS = (
+  *(f"{f}_mean" for f in GRID_FEATURES),
+  *(f"{f}_std" for f in GRID_FEATURES),
+  "diff_mean",
+  "diff_std",
+)
+# What `--feature_groups` refits grid_logreg on, one at a time: each feature (its mean and std
+# over the clip's frames), then the three kinds of cue.
+FEATURE_GROUPS = {
+  **{f: (f,) for f in (*GRID_FEATURES, "diff")},
+  "texture": ("log_lap_var", "grad"),
+  "colour": ("L", "a", "b"),
+  "change": ("diff",),
+}
 _CHUNK = 256  # clips featurised at once.
 
 Featurizer = Callable[[np.ndarray], np.ndarray]  # clips [B, T, S, S, 3] uint8 -> [B, F] float32
@@ -233,15 +248,42 @@ def select_c(
   return best, float(best_c), aucs
 
 
+def group_columns(features: Sequence[str], grid: int = GRID) -> np.ndarray:
+  """Column indices of `grid_features` holding the named features (mean and std blocks)."""
+  blocks = [i for i, b in enumerate(GRID_BLOCKS) if b.rsplit("_", 1)[0] in features]
+  return np.concatenate([np.arange(i * grid * grid, (i + 1) * grid * grid) for i in blocks])
+
+
+def feature_group_aucs(train: ClipSet, val: ClipSet, test: ClipSet) -> dict[str, dict[str, float]]:
+  """grid_logreg refitted on each of `FEATURE_GROUPS` alone (C chosen on val, as `select_c`):
+  {group: {"val": video AUC, "test": video AUC, "C": chosen C}} -- which cues carry it."""
+  out = {}
+  for group, features in FEATURE_GROUPS.items():
+    cols = group_columns(features)
+    tr, va, te = (dataclasses.replace(c, x=c.x[:, cols]) for c in (train, val, test))
+    model, c, aucs = select_c(tr, va)
+    out[group] = {
+      "val": aucs[str(c)],
+      "test": video_auc(te, model.predict_proba(te.x)[:, 1]),
+      "C": c,
+    }
+  return out
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
   return (1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))).astype(np.float32)
 
 
 def run(
-  config: ml_collections.ConfigDict, workdir: str | Path, baseline: str = "grid_logreg"
+  config: ml_collections.ConfigDict,
+  workdir: str | Path,
+  baseline: str = "grid_logreg",
+  feature_groups: bool = False,
 ) -> dict[str, dict[str, Any]]:
   """Fits / orients the baseline on train (and val), scores val and test; writes the reports and
-  `config.json`. Returns {split: report}."""
+  `config.json`. Returns {split: report}. `feature_groups` (grid_logreg only): also refits on
+  each of `FEATURE_GROUPS` alone, prints their AUCs and stores them as
+  `baseline_params["feature_groups"]`."""
   from ddf import eval_lib
   from ddf.data import build_lib as data_build
   from ddf.data import provenance
@@ -249,6 +291,8 @@ def run(
 
   if baseline not in BASELINES:
     raise ValueError(f"unknown baseline {baseline!r}; choose from {', '.join(BASELINES)}")
+  if feature_groups and baseline != "grid_logreg":
+    raise ValueError(f"feature groups are those of grid_logreg, not of {baseline}")
   workdir = Path(workdir).expanduser()
   workdir.mkdir(parents=True, exist_ok=True)
   builder = data_build.builder_from_config(config.data, prepare=True)
@@ -312,6 +356,11 @@ def run(
       return _sigmoid(sign * (clips.x[:, 0] - center))
 
   splits = {"val": val, "test": load("test", featurize)}  # test: after everything is chosen.
+  if feature_groups:
+    params["feature_groups"] = feature_group_aucs(train, val, splits["test"])
+    print("\nFeature group alone | val video AUC | test video AUC | C", flush=True)
+    for group, r in params["feature_groups"].items():
+      print(f"{group} | {r['val']:.4f} | {r['test']:.4f} | {r['C']:g}", flush=True)
   reports = {}
   for split, clips in splits.items():
     report = eval_lib.split_report(clips.meta, clips.video_index, score(clips))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -189,3 +190,36 @@ def test_brightness_flicker_scores_jumping_light_above_drifting_light():
   assert smooth.shape == (6,) and np.all(shuffled > smooth + 0.5)
   with pytest.raises(ValueError, match="3\\+ frames"):
     brightness_flicker(np.zeros([1, 2, 32, 32, 3], np.uint8), 1.3)
+
+
+def _tinted_clip_set(split: str, rng: np.random.Generator, n: int):
+  """n real and n fake clips [4, 32, 32, 3]: smooth random near-grey fields with noise; a fake's
+  centre is tinted (R and B up, G down) with its BT.601 luma kept, so its texture and its change
+  over frames are a real clip's."""
+  from ddf import baselines_lib
+
+  clips = []
+  for fake in np.repeat([False, True], n):
+    grey = rng.uniform(60, 190, [4, 4, 1]) + rng.normal(0, 4, [4, 4, 3])
+    field = cv2.resize(grey.astype(np.float32), (32, 32))
+    clip = field[None] + rng.normal(0, 6, [4, 32, 32, 3]).astype(np.float32)
+    if fake:
+      clip[:, 8:24, 8:24] += np.array([16.0, -16.0 * (0.299 + 0.114) / 0.587, 16.0], np.float32)
+    clips.append(np.clip(np.round(clip), 0, 255).astype(np.uint8))
+  base = _clip_set(split, rng, n, lambda c: c[:, 0, 0, 0, :1].astype(np.float32))
+  return dataclasses.replace(base, x=baselines_lib.grid_features(np.stack(clips)))
+
+
+def test_feature_groups_find_the_cue_that_separates():
+  from ddf import baselines_lib
+
+  cols = baselines_lib.group_columns(("a",))
+  g2 = baselines_lib.GRID**2
+  assert list(cols) == [*range(3 * g2, 4 * g2), *range(8 * g2, 9 * g2)]  # a's mean and std
+  rng = np.random.default_rng(0)
+  train, val, test = (_tinted_clip_set(s, rng, 24) for s in ("train", "val", "test"))
+  aucs = baselines_lib.feature_group_aucs(train, val, test)
+  assert set(aucs) == set(baselines_lib.FEATURE_GROUPS)
+  # The fakes differ in chroma alone: colour must separate them, texture and change must not.
+  assert aucs["colour"]["test"] > 0.95 and aucs["colour"]["C"] in baselines_lib.C_GRID
+  assert aucs["texture"]["test"] < 0.75 and aucs["change"]["test"] < 0.75
