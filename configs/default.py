@@ -93,9 +93,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   frozen    frozen (randomly initialised) backbone, trained on its cached features;
   disjoint  the identity-disjoint benchmark: every shipped face photo, none in two splits, swaps
             that warp another identity's face, 400 / 100 / 200 videos (80 / 20 / 40 reals);
+  morphed   disjoint, and no identity twice in a split: ids beyond a split's photos are morphs
+            of two of its photos;
   camera    every synthetic video filmed by a camera of its own (white balance, focus, noise).
   """
-  known = ("tiny", "frozen", "disjoint", "camera")
+  known = ("tiny", "frozen", "disjoint", "morphed", "camera")
   opts = set((arg or "").split(",")) - {""}
   if opts - set(known):
     raise ValueError(
@@ -114,7 +116,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.synthetic = True  # generate the synthetic tree in manual_dir when it is missing.
   c.data.synthetic_pairs = (16, 4, 4)  # [target, source] pairs in train / val / test.
   # Identity pool: "shared" = scikit-image's two face photos in every split; "disjoint" = every
-  # shipped face photo, none in two splits, swaps warp another identity's face (option disjoint).
+  # shipped face photo, none in two splits, swaps warp another identity's face (option disjoint);
+  # "morphed" = disjoint + morphs of a split's photos where it has more ids than photos.
   c.data.synthetic_photos = "shared"
   c.data.synthetic_size = 160  # synthetic video frame size (pixels, square).
   c.data.synthetic_frames = 24  # frames per synthetic video.
@@ -189,8 +192,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval_splits = ("val", "test")
   c.select_metric = "video_auc"  # best checkpoint chosen on val by this metric.
 
-  if "disjoint" in opts:
-    c.data.synthetic_photos = "disjoint"
+  if "disjoint" in opts or "morphed" in opts:
+    c.data.synthetic_photos = "morphed" if "morphed" in opts else "disjoint"
     c.data.synthetic_pairs = (40, 10, 20)
   if "camera" in opts:
     c.data.synthetic_camera = 1.0

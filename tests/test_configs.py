@@ -20,7 +20,8 @@ from ddf.models import build_detector, frame_features, get_backbone
 def documented_variants() -> dict[str, object]:
   """name -> config, for every variant the config files document."""
   out = {
-    f"default.py:{a}": default.get_config(a or None) for a in ("", "tiny", "frozen", "disjoint")
+    f"default.py:{a}": default.get_config(a or None)
+    for a in ("", "tiny", "frozen", "disjoint", "morphed", "disjoint,camera")
   }
   for comp in ffpp.OPTIONS["compression"]:
     for arch in ffpp.OPTIONS["backbone"]:

@@ -373,3 +373,48 @@ def test_camera_changes_every_video_and_a_fake_inherits_its_targets(tmp_path):
   other = read_frames(synthetic.real_path(str(tmp_path / "camera"), "raw", source)).frames
   assert np.abs(real[corner].astype(np.float32) - fake[corner]).mean() < 1.0
   assert np.abs(real[corner].astype(np.float32) - other[corner]).mean() > 3.0
+
+
+def test_a_morph_lies_between_its_parents_where_the_detector_finds_it():
+  from ddf.data import synthetic_morph as morphs
+  from ddf.data import synthetic_photos
+  from ddf.faces.mtcnn import detect_faces
+
+  photos = {p.name: p for p in synthetic_photos.shipped_photos()}
+  a, b = photos["lfw:000"], photos["matplotlib:grace_hopper"]
+  (img_a, lm_a), (img_b, lm_b) = morphs.align(a), morphs.align(b)
+  np.testing.assert_allclose(lm_a, morphs.template(), atol=8.0)  # aligned by a similarity
+  m = morphs.morph(a, b, 0.4)
+  assert m.name == "morph:lfw:000+matplotlib:grace_hopper:0.40"
+  assert morphs.parents(m.name) == ["lfw:000", "matplotlib:grace_hopper"]
+  assert morphs.parents("lfw:007") == ["lfw:007"]
+  np.testing.assert_allclose(m.landmarks, 0.6 * lm_a + 0.4 * lm_b, atol=1e-4)
+  # Weight 0 is the first parent, aligned; a morph is like neither parent.
+  np.testing.assert_allclose(morphs.morph(a, b, 0.0).image, img_a, atol=2.0)
+  face = (slice(90, 170), slice(85, 155))
+  for parent in (img_a, img_b):
+    assert np.abs(m.image[face].astype(np.float32) - parent[face]).mean() > 5.0
+  found = detect_faces(m.image[None], min_face_size=40)[0]
+  assert len(found) and np.abs(found.landmarks[0] - m.landmarks).max() < 6.0
+
+
+def test_morphed_pool_gives_each_id_its_own_identity_from_its_splits_photos():
+  from ddf.data import synthetic_morph as morphs
+
+  pairs = (50, 2, 2)  # 108 ids, 101 photos
+  disjoint = synthetic._photo_assignment((), pairs, 0, "disjoint")
+  morphed = synthetic._photo_assignment((), pairs, 0, "morphed")
+  splits = synthetic.make_splits(pairs, 0)
+  sources = {}
+  for name, split_pairs in splits.items():
+    ids = [int(i) for pair in split_pairs for i in pair]
+    names = [morphed[i][0][morphed[i][1]].name for i in ids]
+    assert len(set(names)) == len(ids), name  # no identity twice in a split
+    own = {p.name for p in disjoint[ids[0]][0]}  # the split's dealt photos
+    sources[name] = {s for n in names for s in morphs.parents(n)}
+    assert sources[name] <= own, name
+  assert any(n.startswith("morph:") for i, (g, k) in morphed.items() for n in [g[k].name])
+  assert sources["train"].isdisjoint(sources["val"] | sources["test"])
+  assert sources["val"].isdisjoint(sources["test"])
+  again = synthetic._photo_assignment.__wrapped__((), pairs, 0, "morphed")
+  assert [g[k].name for g, k in again.values()] == [g[k].name for g, k in morphed.values()]

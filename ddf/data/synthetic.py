@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     choices=lib.PHOTO_POOLS,
     default="shared",
     help="identity pool: the two scikit-image face photos in every split (shared), or every "
-    "shipped face photo, none in two splits, swaps warping another identity's face (disjoint)",
+    "shipped face photo, none in two splits, swaps warping another identity's face (disjoint), "
+    "and morphs of a split's photos where it has more identities than photos (morphed)",
   )
   ap.add_argument(
     "--faces",

@@ -35,6 +35,7 @@ from ddf.data import synthetic_camera as camera_lib
 from ddf.data import synthetic_diagnostics as diagnostics
 from ddf.data import synthetic_faces as faces
 from ddf.data import synthetic_fakes as fakes
+from ddf.data import synthetic_morph as morphs
 from ddf.data import synthetic_photos as photo_pool
 from ddf.data.video import write_video
 
@@ -193,7 +194,7 @@ def degrade(frames: np.ndarray, compression: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Workers.
 
-PHOTO_POOLS = ("shared", "disjoint")
+PHOTO_POOLS = ("shared", "disjoint", "morphed")
 
 
 @functools.cache
@@ -208,15 +209,19 @@ def _photos(face_dirs: tuple[str, ...], pool: str = "shared") -> list[faces.Face
 
 @functools.cache
 def _photo_assignment(
-  face_dirs: tuple[str, ...], pairs: tuple[int, ...], seed: int
+  face_dirs: tuple[str, ...], pairs: tuple[int, ...], seed: int, pool: str = "disjoint"
 ) -> dict[int, tuple[list[faces.FacePhoto], int]]:
-  """`disjoint` pool: {video id: (its split's photos, index of its photo)}. The photos are dealt
-  to the splits in proportion to their ids; the two ids of a pair get different photos."""
+  """`disjoint` / `morphed` pools: {video id: (its split's photos, index of its photo)}. The
+  photos are dealt to the splits in proportion to their ids; the two ids of a pair get different
+  photos. `morphed`: a split with more ids than photos adds morphs of its own photos
+  (`ddf.data.synthetic_morph`), so every id has an identity of its own."""
   photos = _photos(face_dirs, "disjoint")
   groups = photo_pool.split_photos(photos, [2 * p for p in pairs], seed)
   splits = make_splits(pairs, seed)
   out = {}
-  for name, group in zip(SPLITS, groups, strict=True):
+  for k, (name, group) in enumerate(zip(SPLITS, groups, strict=True)):
+    if pool == "morphed":
+      group = morphs.extend(group, 2 * len(splits[name]), np.random.default_rng([seed, 606, k]))
     for j, (a, b) in enumerate(splits[name]):
       out[int(a)] = (group, (2 * j) % len(group))
       out[int(b)] = (group, (2 * j + 1) % len(group))
@@ -229,7 +234,10 @@ def _identity(params: dict[str, Any], vid: int) -> faces.Identity:
   if params.get("photos", "shared") == "shared":
     photos, index = _photos(face_dirs), None
   else:
-    photos, index = _photo_assignment(face_dirs, tuple(params["pairs"]), params["seed"])[vid]
+    assignment = _photo_assignment(
+      face_dirs, tuple(params["pairs"]), params["seed"], params["photos"]
+    )
+    photos, index = assignment[vid]
   return faces.make_identity(photos, params["seed"], vid, params["size"], index)
 
 
@@ -271,7 +279,7 @@ def _render_task(task: dict[str, Any]) -> int:
         src_motion,
         rng,
         p["difficulty"],
-        second_generation=p.get("photos", "shared") == "disjoint",
+        second_generation=p.get("photos", "shared") != "shared",
       )
       frames = faces.render(ident, motion, size, pre, post, camera).frames
   else:
@@ -365,7 +373,9 @@ def generate(
     photos: the identity pool. "shared": scikit-image's astronaut and camera photos in every
       split, a swap recolours the target's own photo (the first generator). "disjoint": every
       shipped face photo (`ddf.data.synthetic_photos`), no photo in two splits, and a swap
-      warps the source identity's face onto the target's landmarks.
+      warps the source identity's face onto the target's landmarks. "morphed": "disjoint", and
+      a split with more identities than photos adds morphs of two of its photos
+      (`ddf.data.synthetic_morph`) instead of reusing photos.
     camera: >= 0; per-video capture variability (white balance, focus, noise) of every video,
       a fake inheriting its target's (`ddf.data.synthetic_camera`; 0 = one fixed camera).
       The diagnostic methods are rendered with the fixed camera.
