@@ -10,7 +10,7 @@ face swap leaves (seams, mismatched texture inside the face against its surround
 A fake is made from its target's real video and inherits that video's camera (the settings are
 drawn from the target's id), as an FF++ fake inherits the YouTube video it was made from.
 
-  white balance  per-channel gains: a per-video offset (std 0.05 v) plus a slow drift (0.03 v)
+  white balance  per-channel gains: a per-video offset (std 0.05 v) plus a slow drift (up to 0.03 v)
   focus          half the videos blurred (Gaussian sigma up to 1.0 v px), half sharpened (unsharp
                  mask, amount up to 0.8 v)
   noise          Gaussian sensor noise, std from 0.6 to 1.2 + 3 v (of 255)
