@@ -24,6 +24,7 @@ def get_model_config() -> ml_collections.ConfigDict:
   # Which context vectors feed the head: any subset of spatial, temporal, micro, micro_temporal.
   m.branches = ",".join(detector.BRANCHES)
   m.fusion = "concat"  # "concat" or "attention" (attention over the branch context vectors).
+  m.fusion_norm = False  # LayerNorm each branch's context vector before fusion.
   m.spatial = ml_collections.ConfigDict(dataclasses.asdict(detector.SpatialConfig()))
   m.spatial.pretrained = ""  # directory written by `python -m ddf.weights` ("" = random init).
   m.temporal = ml_collections.ConfigDict(dataclasses.asdict(detector.TemporalConfig()))
