@@ -40,6 +40,7 @@ _IGNORED = (
   "data.manual_dir",
   "data.num_workers",
   "data.build_workers",
+  "data.beam_pipeline_options",
   "eval_batch_size",
   "log_every_steps",
   "checkpoint_every_steps",

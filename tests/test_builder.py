@@ -25,6 +25,22 @@ def _records(builder, split):
   return [source[i] for i in range(len(source))]
 
 
+def _raw_records(path: Path) -> list[bytes]:
+  from array_record.python.array_record_module import ArrayRecordReader
+
+  reader = ArrayRecordReader(str(path))
+  try:
+    return [reader.read() for _ in range(reader.num_records())]
+  finally:
+    reader.close()
+
+
+def _example(data: bytes):
+  import tensorflow as tf
+
+  return tf.train.Example.FromString(data)
+
+
 def _expected(manual_dir: Path, split: str) -> set[tuple[str, str]]:
   """(method, video_id) the official split semantics put in `split`."""
   out = set()
@@ -115,6 +131,32 @@ def test_corrupt_faceless_and_missing_videos_are_reported_not_fatal(tiny_tree, t
     ("Face2Face", f"{a}_{b}"),
     ("FaceSwap", f"{b}_{a}"),
   }
+
+  # The same tree on two Beam workers (DirectRunner, multi_processing): the same records, in the
+  # same order, each the same tf.train.Example, and the same report but for how it ran. (Not the
+  # same file bytes: protobuf serialises an Example's feature map in an order that differs
+  # between processes.)
+  again = build.get_builder(
+    tmp_path / "tfds2", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=2
+  )
+  build.build(again, manual)
+  first, second = Path(builder.data_dir), Path(again.data_dir)
+  shards = sorted(p.name for p in first.glob("*.array_record-*"))
+  assert len(shards) == 3 and shards == sorted(p.name for p in second.glob("*.array_record-*"))
+  for name in shards:
+    one, two = _raw_records(first / name), _raw_records(second / name)
+    assert len(one) == len(two) > 0, name
+    assert [_example(x) for x in one] == [_example(y) for y in two], name
+  assert (first / "ddf_index.json").read_text() == (second / "ddf_index.json").read_text()
+  reports = [json.loads((d / REPORT_NAME).read_text()) for d in (first, second)]
+  assert reports[0]["beam"]["workers"].startswith("1 (this process)")
+  assert reports[1]["beam"]["workers"].startswith("2 (multi_processing")
+  assert len(reports[0]["workers"]) == 1 and reports[0]["workers"][0]["pid"] == os.getpid()
+  assert all(w["pid"] != os.getpid() for w in reports[1]["workers"])
+  how_it_ran = ("beam", "workers", "peak_rss_mb_per_worker", "seconds")
+  assert [{k: v for k, v in r.items() if k not in how_it_ran} for r in reports] == [
+    {k: v for k, v in reports[0].items() if k not in how_it_ran}
+  ] * 2
 
 
 def test_missing_splits_error_names_what_to_do(tmp_path):

@@ -2,6 +2,7 @@
 
   python -m ddf.data.build --manual_dir M --data_dir D --config c23 [--frames_per_video 32]
       [--sampling windows --num_windows 4] [--min_face_size 40] [--workers 0]
+      [--beam_pipeline_options runner=DataflowRunner,project=P,...]
   python -m ddf.data.build --dataset celeb_df --manual_dir M --data_dir D --config v2
 
 Datasets (configs, default first): faceforensics (c23, c40, raw), celeb_df (v2, v1),
@@ -53,7 +54,15 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument(
     "--methods", default=None, help="FF++ only, comma-separated (default: the four classic methods)"
   )
-  parser.add_argument("--workers", type=int, default=0, help="0 = all cores.")
+  parser.add_argument(
+    "--workers", type=int, default=0, help="local build: worker processes (0 = all cores)"
+  )
+  parser.add_argument(
+    "--beam_pipeline_options",
+    default="",
+    help="build on a Beam runner: comma-separated pipeline options, as for `tfds build`, "
+    "e.g. runner=FlinkRunner,flink_master=host:8081,environment_type=LOOPBACK (README)",
+  )
   parser.add_argument(
     "--detect_on_accelerator",
     action="store_true",
@@ -76,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
       num_windows=args.num_windows,
       detect_on_accelerator=args.detect_on_accelerator,
       dataset=args.dataset,
+      beam_pipeline_options=args.beam_pipeline_options,
     )
     if builder.data_path.exists():
       print(f"Already built: {builder.data_dir}")

@@ -44,13 +44,15 @@ def get_builder(
   num_windows: int = 4,
   detect_on_accelerator: bool = False,
   dataset: str = "faceforensics",
+  beam_pipeline_options: str = "",
 ) -> VideoBuilder:
   """The builder of `dataset` for these options (nothing is built or read yet).
 
   `config` is the dataset's registered config (FF++: `c23` (default), `c40`, `raw`; see
   `DATASETS[dataset].BUILDER_CONFIGS`); `methods` (FF++ only) defaults to the classic four.
   Options equal to a registered config select that config by name, as `tfds build --config c23`
-  does, so both find the same dataset.
+  does, so both find the same dataset. `num_workers` (0 = all cores) is the local build's;
+  `beam_pipeline_options` (`runner=...,project=...`) build on that Beam runner instead.
   """
   if dataset not in DATASETS:
     raise ValueError(f"Unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}.")
@@ -75,7 +77,9 @@ def get_builder(
     file_format="array_record",
   )
   builder.build_options = BuildOptions(
-    num_workers=num_workers, detect_on_accelerator=detect_on_accelerator
+    num_workers=num_workers,
+    detect_on_accelerator=detect_on_accelerator,
+    beam_pipeline_options=beam_pipeline_options,
   )
   return builder
 
@@ -161,6 +165,7 @@ def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -
     options.pop("compression"),
     num_workers=data.get("build_workers", 0),
     detect_on_accelerator=data.get("detect_on_accelerator", False),
+    beam_pipeline_options=data.get("beam_pipeline_options", ""),
     **options,
   )
   if not prepare or builder.data_path.exists():

@@ -7,9 +7,11 @@ Everything else is shared: the feature dict (`_info`), the face pipeline
 (`c23_f16_w2`, `v2_s64`), the build report (`build_report.json`) and the per-split index
 (`ddf_index.json`) beside the dataset.
 
-Per split, real videos are built first and their face tracks kept; a fake whose `target_id` is a
-real of the same split with as many frames is cropped with that real's track (it shows the same
-person at the same place), any other fake with its own. Missing files are counted, never fatal.
+Examples are made by an Apache Beam pipeline (`ddf.data.video_beam`): on this machine's cores by
+default, on a cluster with Beam pipeline options. Per split, real videos are built first and their
+face tracks kept; a fake whose `target_id` is a real of the same split with as many frames is
+cropped with that real's track (it shows the same person at the same place), any other fake with
+its own. Missing files are counted, never fatal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,11 +28,10 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ddf.data import ffpp_examples, video_report
+from ddf.data import ffpp_examples, video_beam, video_report
 from ddf.data import sampling as sampling_lib
 from ddf.data.ffpp_layout import VideoEntry
 from ddf.data.provenance import REPORT_NAME
-from ddf.data.video_workers import VideoWorkers
 
 
 @dataclasses.dataclass
@@ -48,10 +50,13 @@ class VideoConfig(tfds.core.BuilderConfig):
 
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
-  """How a build runs (not what it stores): worker processes and where faces are detected."""
+  """How a build runs (not what it stores): where, on how many workers, where faces are detected."""
 
-  num_workers: int = 0  # processes for decode + detection; 0 = all cores.
+  num_workers: int = 0  # local build: processes for decode + detection; 0 = all cores.
   detect_on_accelerator: bool = False  # one process owns the accelerator and detects in batches.
+  # Beam pipeline options (`runner=DataflowRunner,project=p,...`); "" = local DirectRunner.
+  # `tfds build --beam_pipeline_options` takes precedence.
+  beam_pipeline_options: str = ""
 
 
 _DEFAULTS = VideoConfig(name="defaults")
@@ -259,44 +264,61 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return {split: self._generate_examples(split, es) for split, es in present.items() if es}
 
   def _generate_examples(self, split: str, entries: list[VideoEntry]):
-    """Reals first (their face tracks are kept), then every fake with its target's track."""
-    options = self.example_options()
-    report = self._report["splits"][split]
-    start = time.time()
-    reals = [e for e in entries if e.label == 0]
-    fakes = [e for e in entries if e.label == 1]
-    tracks: dict[str, ffpp_examples.TargetTrack] = {}
-    for entry, result in zip(
-      reals, self._workers.map(reals, options, [None] * len(reals)), strict=True
-    ):
-      if result.track is not None:
-        tracks[entry.video_id] = result.track
-      if video_report.add_result(self._report, report, result):
-        yield result.key, result.example
-    targets = [tracks.get(e.target_id) for e in fakes]
-    for result in self._workers.map(fakes, options, targets):
-      if video_report.add_result(self._report, report, result):
-        yield result.key, result.example
-    report["seconds"] = round(time.time() - start, 1)
-
-  def download_and_prepare(self, *args, **kwargs) -> None:
-    """Builds as usual, then writes the index and the build report beside the dataset."""
-    start = time.time()
-    already = self.data_path.exists()
-    self._workers = VideoWorkers(
-      self.build_options.num_workers, self.build_options.detect_on_accelerator
+    """A Beam PTransform: reals first (their face tracks kept), then every fake with its target's
+    track (`ddf.data.video_beam.generate_split`)."""
+    return video_beam.generate_split(
+      split,
+      entries,
+      self.example_options(),
+      str(Path(self.data_dir) / video_beam.REPORT_PARTS),
+      worker_process=not video_beam.runs_in_this_process(self._beam_options),
     )
-    try:
-      super().download_and_prepare(*args, **kwargs)
-    finally:
-      self._workers.close()
+
+  def download_and_prepare(self, *args, download_config=None, **kwargs) -> None:
+    """Builds with Beam (locally unless `download_config` or `build_options` names a runner),
+    then writes the index and the build report beside the dataset."""
+    start = time.time()
+    if self.data_path.exists():
+      super().download_and_prepare(*args, download_config=download_config, **kwargs)
+      return
+    config = download_config or tfds.download.DownloadConfig()
+    if config.beam_options is None:
+      options = self.build_options
+      config = dataclasses.replace(
+        config,
+        beam_options=video_beam.pipeline_options(
+          options.beam_pipeline_options or None,
+          options.num_workers,
+          options.detect_on_accelerator,
+        ),
+      )
+    self._beam_options = config.beam_options
+    runner, workers = video_beam.describe(config.beam_options)
+    if config.beam_runner is not None:
+      runner = type(config.beam_runner).__name__
+    print(
+      f"Building {self.name}/{self.builder_config.name} with Beam: runner {runner}, "
+      f"workers {workers}",
+      flush=True,
+    )
+    super().download_and_prepare(*args, download_config=config, **kwargs)
     report = getattr(self, "_report", None)
-    if already or report is None:
+    if report is None:
       return
     from ddf.data.pipeline import write_index
 
     if self.info.file_format == tfds.core.FileFormat.ARRAY_RECORD:  # random access needed
       write_index(self)
+    parts = Path(self.data_dir) / video_beam.REPORT_PARTS
+    records = [
+      json.loads(line)
+      for path in sorted(parts.glob("*.jsonl"))
+      for line in path.read_text().splitlines()
+      if line.strip()
+    ]
+    video_report.add_records(report, records)
+    shutil.rmtree(parts, ignore_errors=True)
+    report["beam"] = {"runner": runner, "workers": workers}
     video_report.finish(report, time.time() - start)
     path = Path(self.data_dir) / REPORT_NAME
     path.write_text(json.dumps(report, indent=1))

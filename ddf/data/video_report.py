@@ -42,29 +42,50 @@ def split_report(listed: int, missing: list[str]) -> dict[str, Any]:
     "fakes_with_target_track": 0,
     "fakes_with_own_track": 0,
     "own_track_files": {},
-    "seconds": 0.0,
   }
 
 
-def add_result(report: dict[str, Any], split: dict[str, Any], result: ExampleResult) -> bool:
-  """Counts one video's outcome in `split` (of `report`); True when it was built."""
-  split["warnings"].extend(result.warnings)
-  if result.worker:
-    pid = str(result.worker["pid"])
-    report["workers"][pid] = dict(result.worker, pid=int(pid))
-  if result.example is None:
+def result_record(split: str, result: ExampleResult) -> dict[str, Any]:
+  """What the report keeps of one video's outcome (JSON-ready; no frames)."""
+  return {
+    "split": split,
+    "key": result.key,
+    "label": None if result.example is None else int(result.example["label"]),
+    "skipped": result.skipped,
+    "warnings": list(result.warnings),
+    "frames_without_face": int(result.frames_without_face),
+    "face_source": result.face_source,
+    "own_track_reason": result.own_track_reason,
+    "worker": result.worker,
+  }
+
+
+def add_record(report: dict[str, Any], record: dict[str, Any]) -> None:
+  """Counts one video's outcome (a `result_record`) in its split of `report`."""
+  split = report["splits"][record["split"]]
+  split["warnings"].extend(record["warnings"])
+  if record["worker"]:
+    pid = str(record["worker"]["pid"])
+    report["workers"][pid] = dict(record["worker"], pid=int(pid))
+  if record["label"] is None:
     split["skipped"] += 1
-    split["skipped_files"][result.key] = result.skipped
-    return False
+    split["skipped_files"][record["key"]] = record["skipped"]
+    return
   split["built"] += 1
-  split["videos_with_faceless_frames"] += int(result.frames_without_face > 0)
-  if result.example["label"] == 1:
-    if result.face_source == "target":
+  split["videos_with_faceless_frames"] += int(record["frames_without_face"] > 0)
+  if record["label"] == 1:
+    if record["face_source"] == "target":
       split["fakes_with_target_track"] += 1
     else:
       split["fakes_with_own_track"] += 1
-      split["own_track_files"][result.key] = result.own_track_reason
-  return True
+      split["own_track_files"][record["key"]] = record["own_track_reason"]
+
+
+def add_records(report: dict[str, Any], records: list[dict[str, Any]]) -> None:
+  """`add_record` for each, in a fixed order (split, then key), whatever order workers wrote
+  them in; the warnings of a split are then in key order too."""
+  for record in sorted(records, key=lambda r: (r["split"], r["key"])):
+    add_record(report, record)
 
 
 def finish(report: dict[str, Any], seconds: float) -> None:
@@ -89,6 +110,8 @@ def format_report(report: dict[str, Any], path: Path | None = None, title: str =
       lines.append(f"      skipped {key}: {reason}")
     if r["missing"]:
       lines.append(f"      missing e.g. {r['missing_files'][0]}")
+  if report.get("beam"):
+    lines.append(f"  Beam runner {report['beam']['runner']}, workers {report['beam']['workers']}")
   if report.get("workers"):
     lines.append(
       f"  {len(report['workers'])} worker process(es), peak memory per worker "

@@ -1,0 +1,144 @@
+"""The Apache Beam pipeline every video builder generates its examples with.
+
+One element per video: decode, detect and align in a worker (`MakeExamples`; the face pipeline
+is set up once per worker in `DoFn.setup`), one example per built video. Per split, the reals
+run first and their face tracks become a side input of the fakes' step, so a fake is cropped
+with its target's track on any runner. Every video, built or skipped, also yields a small JSON
+record (`video_report.result_record`) written as text shards under `REPORT_PARTS` in the
+dataset's folder; the builder sums them into `build_report.json` once the pipeline has run.
+
+Where it runs (`pipeline_options`): without options, on this machine with Beam's DirectRunner,
+in this process for one worker or in `multi_processing` mode for more; with
+`--beam_pipeline_options` (the `tfds build` flag, or `python -m ddf.data.build`), on whatever
+runner they name (Dataflow, Flink, Spark; README "Building on a cluster").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from ddf.data import ffpp_examples, video_report
+from ddf.data.ffpp_layout import VideoEntry
+
+REPORT_PARTS = "build_report_parts"  # folder of per-video report records (removed when summed).
+_REPORT, _TRACK = "report", "track"
+
+
+def local_workers(num_workers: int, on_accelerator: bool) -> int:
+  """Worker processes of a local build: 1 when detecting on the accelerator (this process owns
+  it), else `num_workers` (0 = every core)."""
+  return 1 if on_accelerator else (num_workers or os.cpu_count() or 1)
+
+
+def pipeline_options(
+  flags: str | Sequence[str] | None, num_workers: int, on_accelerator: bool
+) -> PipelineOptions:
+  """The pipeline options of a build.
+
+  `flags`: Beam pipeline options, `--runner=DataflowRunner,--project=p,...` style (commas
+  between options, leading dashes optional, as `tfds build --beam_pipeline_options` takes them),
+  or None for a local build on `local_workers(num_workers, on_accelerator)` processes.
+  """
+  if isinstance(flags, str):
+    flags = [f for f in flags.split(",") if f.strip()]
+  if flags:
+    return PipelineOptions([f if f.startswith("--") else f"--{f}" for f in flags])
+  workers = local_workers(num_workers, on_accelerator)
+  options = PipelineOptions([])  # not sys.argv (the build command's own flags)
+  options.view_as(StandardOptions).runner = "DirectRunner"
+  direct = options.view_as(DirectOptions)
+  direct.direct_num_workers = workers
+  direct.direct_running_mode = "in_memory" if workers == 1 else "multi_processing"
+  return options
+
+
+def describe(options: PipelineOptions) -> tuple[str, str]:
+  """(runner, workers) of a build's options, in words, for the log and the report."""
+  runner = options.view_as(StandardOptions).runner or "DirectRunner"
+  if runner.endswith("DirectRunner"):
+    direct = options.view_as(DirectOptions)
+    workers = max(1, direct.direct_num_workers or 1)
+    mode = direct.direct_running_mode
+    where = "this process" if mode == "in_memory" else f"{mode}, {workers} processes"
+    return runner, f"{workers} ({where})"
+  all_options = options.get_all_options(drop_default=True)
+  counts = [f"{k}={all_options[k]}" for k in ("num_workers", "max_num_workers") if k in all_options]
+  return runner, ", ".join(counts) or "as the runner decides"
+
+
+def runs_in_this_process(options: PipelineOptions) -> bool:
+  """True when the examples are made in the process that builds (DirectRunner in memory)."""
+  runner = options.view_as(StandardOptions).runner or "DirectRunner"
+  return runner.endswith("DirectRunner") and (
+    options.view_as(DirectOptions).direct_running_mode == "in_memory"
+  )
+
+
+class MakeExamples(beam.DoFn):
+  """VideoEntry -> (key, example) for a built video; a report record (tagged `report`) for
+  every video; a real's face track (tagged `track`, (video_id, TargetTrack)) for its fakes."""
+
+  def __init__(self, split: str, options: ffpp_examples.ExampleOptions, worker_process: bool):
+    self._split = split
+    self._options = options
+    self._worker_process = worker_process
+
+  def setup(self):
+    ffpp_examples.init_worker(self._options, worker_process=self._worker_process)
+
+  def process(self, entry: VideoEntry, tracks: dict[str, Any] | None = None):
+    target = (tracks or {}).get(entry.target_id) if entry.label == 1 else None
+    result = ffpp_examples.make_example(entry, self._options, target)
+    built = result.example is not None
+    beam.metrics.Metrics.counter(self._split, "built" if built else "skipped").inc()
+    record = video_report.result_record(self._split, result)
+    yield beam.pvalue.TaggedOutput(_REPORT, json.dumps(record))
+    if not built:
+      return
+    if result.track is not None:
+      yield beam.pvalue.TaggedOutput(_TRACK, (entry.video_id, result.track))
+    yield result.key, result.example
+
+
+def generate_split(
+  split: str,
+  entries: list[VideoEntry],
+  options: ffpp_examples.ExampleOptions,
+  report_dir: str,
+  worker_process: bool,
+) -> beam.PTransform:
+  """The PTransform a builder's `_generate_examples` returns for one split: pipeline ->
+  PCollection of (key, example); report records go to `report_dir/<split>-*.jsonl`."""
+  reals = [e for e in entries if e.label == 0]
+  fakes = [e for e in entries if e.label == 1]
+
+  @beam.ptransform_fn
+  def _generate(root):
+    def make(name, videos, **side):
+      return (
+        root
+        | f"List {name}" >> beam.Create(videos)
+        | f"Spread {name}" >> beam.Reshuffle()  # over the workers, not one bundle
+        | f"Build {name}"
+        >> beam.ParDo(MakeExamples(split, options, worker_process), **side).with_outputs(
+          _REPORT, _TRACK, main="examples"
+        )
+      )
+
+    made_reals = make("reals", reals)
+    made_fakes = make("fakes", fakes, tracks=beam.pvalue.AsDict(made_reals[_TRACK]))
+    _ = (
+      (made_reals[_REPORT], made_fakes[_REPORT])
+      | "Report records" >> beam.Flatten()
+      | "Write report"
+      >> beam.io.WriteToText(os.path.join(report_dir, split), file_name_suffix=".jsonl")
+    )
+    return (made_reals.examples, made_fakes.examples) | "Examples" >> beam.Flatten()
+
+  return _generate()
