@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 
 from ddf.data import build as build_command
 from ddf.data import build_lib as build
+from ddf.data import ffpp_examples, video_beam
 from ddf.data.faceforensics import REPORT_NAME, Faceforensics, make_config
 from ddf.data.ffpp_layout import CLASSIC_METHODS, read_split_pairs
 from ddf.data.pipeline import RecordSource
@@ -23,6 +24,16 @@ from tests.conftest import TINY_CROP, TINY_FRAMES_PER_VIDEO
 def _records(builder, split):
   source = RecordSource(builder, split)
   return [source[i] for i in range(len(source))]
+
+
+def _records_by_key(builder, split) -> dict[tuple[str, str], list]:
+  """(method, video_id) -> every feature of that record (arrays as lists), for equality."""
+  return {
+    (r["method"], r["video_id"]): {
+      k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in r.items()
+    }
+    for r in _records(builder, split)
+  }
 
 
 def _raw_records(path: Path) -> list[bytes]:
@@ -363,3 +374,50 @@ def test_worker_processes_are_single_threaded_on_cpu(tiny_tree, tmp_path):
     assert "intra_op_parallelism_threads=1" in w["xla_flags"]
     assert 50 < w["peak_rss_mb"] < 4000
   assert report["peak_rss_mb_per_worker"] == max(w["peak_rss_mb"] for w in workers)
+
+
+class _Preempted(Exception):
+  pass
+
+
+def test_interrupted_build_reruns_only_the_unfinished_videos(tiny_tree, tmp_path, monkeypatch):
+  manual = _subset_tree(tiny_tree, tmp_path / "manual")  # 30 videos: 6 reals, 24 fakes
+  make = ffpp_examples.make_example
+  calls = []
+
+  def preempted_after(n):
+    def make_example(entry, options, target=None):
+      if len(calls) == n:
+        raise _Preempted(f"preempted after {n} videos")
+      calls.append(entry.key)
+      return make(entry, options, target)
+
+    return make_example
+
+  def builder(name):
+    return build.get_builder(
+      tmp_path / name, "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1, num_windows=1
+    )
+
+  monkeypatch.setattr(ffpp_examples, "make_example", preempted_after(12))
+  first = builder("tfds")
+  with pytest.raises(Exception, match="preempted after 12"):
+    build.build(first, manual)
+  assert not first.data_path.exists()
+  cache = Path(first.data_dir).parent / f"{first.version}.{video_beam.CACHE_SUFFIX}"
+  assert len(list(cache.glob("*.pkl"))) == 12
+
+  calls.clear()
+  monkeypatch.setattr(ffpp_examples, "make_example", preempted_after(10_000))
+  rerun = builder("tfds")
+  build.build(rerun, manual)
+  assert len(calls) == 30 - 12  # only what the first run had not finished
+  assert not cache.exists()
+  report = json.loads((Path(rerun.data_dir) / REPORT_NAME).read_text())
+  assert sum(s["reused_from_interrupted_build"] for s in report["splits"].values()) == 12
+  assert sum(s["built"] for s in report["splits"].values()) == 30
+
+  clean = builder("tfds_clean")
+  build.build(clean, manual)  # never interrupted: the same examples
+  for split in ("train", "val", "test"):
+    assert _records_by_key(rerun, split) == _records_by_key(clean, split), split

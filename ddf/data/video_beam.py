@@ -7,6 +7,10 @@ with its target's track on any runner. Every video, built or skipped, also yield
 record (`video_report.result_record`) written as text shards under `REPORT_PARTS` in the
 dataset's folder; the builder sums them into `build_report.json` once the pipeline has run.
 
+A build that fails or is preempted leaves every finished video in a `ResultCache` beside the
+dataset's folder (TFDS itself discards an unfinished build); the rerun takes those from it and
+makes only the others. A build that completes removes the cache.
+
 Where it runs (`pipeline_options`): without options, on this machine with Beam's DirectRunner,
 in this process for one worker or in `multi_processing` mode for more; with
 `--beam_pipeline_options` (the `tfds build` flag, or `python -m ddf.data.build`), on whatever
@@ -15,9 +19,14 @@ runner they name (Dataflow, Flink, Spark; README "Building on a cluster").
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
+import pickle
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -27,6 +36,9 @@ from ddf.data import ffpp_examples, video_report
 from ddf.data.ffpp_layout import VideoEntry
 
 REPORT_PARTS = "build_report_parts"  # folder of per-video report records (removed when summed).
+CACHE_SUFFIX = (
+  "unfinished_videos"  # `<version>.unfinished_videos/`: a ResultCache beside the dataset.
+)
 _REPORT, _TRACK = "report", "track"
 
 
@@ -80,24 +92,81 @@ def runs_in_this_process(options: PipelineOptions) -> bool:
   )
 
 
+class ResultCache:
+  """Each video's outcome (`ExampleResult`, pickled), kept while a build runs, so that a rerun
+  after a failure or preemption makes only the videos that were not finished.
+
+  One file per video, named by a digest of the video file (path, size, modification time),
+  the example options and, for a fake, its target's track: a changed file or option is made
+  again. Files are written whole (to a temporary name, then renamed).
+  """
+
+  def __init__(self, root: str | os.PathLike):
+    self.root = Path(root)
+
+  def digest(
+    self,
+    entry: VideoEntry,
+    options: ffpp_examples.ExampleOptions,
+    target: ffpp_examples.TargetTrack | None,
+  ) -> str:
+    stat = entry.path.stat()
+    h = hashlib.sha256(
+      repr(
+        (entry.key, str(entry.path), stat.st_size, stat.st_mtime_ns, dataclasses.astuple(options))
+      ).encode()
+    )
+    if target is not None:
+      h.update(repr(target.total_frames).encode())
+      h.update(target.landmarks.tobytes() + target.face_found.tobytes())
+    return h.hexdigest()[:40]
+
+  def get(self, digest: str) -> ffpp_examples.ExampleResult | None:
+    path = self.root / f"{digest}.pkl"
+    try:
+      return pickle.loads(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError):
+      return None  # not there, or unreadable: made again
+
+  def put(self, digest: str, result: ffpp_examples.ExampleResult) -> None:
+    self.root.mkdir(parents=True, exist_ok=True)
+    tmp = self.root / f".{digest}.{uuid.uuid4().hex}.tmp"
+    tmp.write_bytes(pickle.dumps(result))
+    tmp.rename(self.root / f"{digest}.pkl")
+
+
 class MakeExamples(beam.DoFn):
   """VideoEntry -> (key, example) for a built video; a report record (tagged `report`) for
-  every video; a real's face track (tagged `track`, (video_id, TargetTrack)) for its fakes."""
+  every video; a real's face track (tagged `track`, (video_id, TargetTrack)) for its fakes.
+  Outcomes are kept in (and taken from) the build's `ResultCache` at `cache_dir`."""
 
-  def __init__(self, split: str, options: ffpp_examples.ExampleOptions, worker_process: bool):
+  def __init__(
+    self,
+    split: str,
+    options: ffpp_examples.ExampleOptions,
+    worker_process: bool,
+    cache_dir: str,
+  ):
     self._split = split
     self._options = options
     self._worker_process = worker_process
+    self._cache_dir = cache_dir
 
   def setup(self):
     ffpp_examples.init_worker(self._options, worker_process=self._worker_process)
+    self._cache = ResultCache(self._cache_dir)
 
   def process(self, entry: VideoEntry, tracks: dict[str, Any] | None = None):
     target = (tracks or {}).get(entry.target_id) if entry.label == 1 else None
-    result = ffpp_examples.make_example(entry, self._options, target)
+    digest = self._cache.digest(entry, self._options, target)
+    result = self._cache.get(digest)
+    reused = result is not None
+    if result is None:
+      result = ffpp_examples.make_example(entry, self._options, target)
+      self._cache.put(digest, result)
     built = result.example is not None
     beam.metrics.Metrics.counter(self._split, "built" if built else "skipped").inc()
-    record = video_report.result_record(self._split, result)
+    record = video_report.result_record(self._split, result, reused=reused)
     yield beam.pvalue.TaggedOutput(_REPORT, json.dumps(record))
     if not built:
       return
@@ -112,9 +181,11 @@ def generate_split(
   options: ffpp_examples.ExampleOptions,
   report_dir: str,
   worker_process: bool,
+  cache_dir: str,
 ) -> beam.PTransform:
   """The PTransform a builder's `_generate_examples` returns for one split: pipeline ->
-  PCollection of (key, example); report records go to `report_dir/<split>-*.jsonl`."""
+  PCollection of (key, example); report records go to `report_dir/<split>-*.jsonl`, finished
+  videos to the `ResultCache` at `cache_dir`."""
   reals = [e for e in entries if e.label == 0]
   fakes = [e for e in entries if e.label == 1]
 
@@ -126,7 +197,7 @@ def generate_split(
         | f"List {name}" >> beam.Create(videos)
         | f"Spread {name}" >> beam.Reshuffle()  # over the workers, not one bundle
         | f"Build {name}"
-        >> beam.ParDo(MakeExamples(split, options, worker_process), **side).with_outputs(
+        >> beam.ParDo(MakeExamples(split, options, worker_process, cache_dir), **side).with_outputs(
           _REPORT, _TRACK, main="examples"
         )
       )

@@ -272,6 +272,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       self.example_options(),
       str(Path(self.data_dir) / video_beam.REPORT_PARTS),
       worker_process=not video_beam.runs_in_this_process(self._beam_options),
+      cache_dir=self._cache_dir,
     )
 
   def download_and_prepare(self, *args, download_config=None, **kwargs) -> None:
@@ -293,6 +294,8 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         ),
       )
     self._beam_options = config.beam_options
+    # Beside the dataset's folder (TFDS builds in a temporary one that a failure deletes).
+    self._cache_dir = str(Path(self.data_dir).parent / f"{self.version}.{video_beam.CACHE_SUFFIX}")
     runner, workers = video_beam.describe(config.beam_options)
     if config.beam_runner is not None:
       runner = type(config.beam_runner).__name__
@@ -301,7 +304,10 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       f"workers {workers}",
       flush=True,
     )
+    if Path(self._cache_dir).exists():
+      print(f"Resuming: videos finished by an interrupted build are in {self._cache_dir}")
     super().download_and_prepare(*args, download_config=config, **kwargs)
+    shutil.rmtree(self._cache_dir, ignore_errors=True)  # complete: nothing to resume
     report = getattr(self, "_report", None)
     if report is None:
       return

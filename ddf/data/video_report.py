@@ -42,13 +42,16 @@ def split_report(listed: int, missing: list[str]) -> dict[str, Any]:
     "fakes_with_target_track": 0,
     "fakes_with_own_track": 0,
     "own_track_files": {},
+    "reused_from_interrupted_build": 0,
   }
 
 
-def result_record(split: str, result: ExampleResult) -> dict[str, Any]:
-  """What the report keeps of one video's outcome (JSON-ready; no frames)."""
+def result_record(split: str, result: ExampleResult, reused: bool = False) -> dict[str, Any]:
+  """What the report keeps of one video's outcome (JSON-ready; no frames); `reused`: taken
+  from an interrupted build's cache instead of being made again."""
   return {
     "split": split,
+    "reused": reused,
     "key": result.key,
     "label": None if result.example is None else int(result.example["label"]),
     "skipped": result.skipped,
@@ -64,7 +67,9 @@ def add_record(report: dict[str, Any], record: dict[str, Any]) -> None:
   """Counts one video's outcome (a `result_record`) in its split of `report`."""
   split = report["splits"][record["split"]]
   split["warnings"].extend(record["warnings"])
-  if record["worker"]:
+  if record.get("reused"):
+    split["reused_from_interrupted_build"] += 1
+  elif record["worker"]:
     pid = str(record["worker"]["pid"])
     report["workers"][pid] = dict(record["worker"], pid=int(pid))
   if record["label"] is None:
@@ -106,6 +111,10 @@ def format_report(report: dict[str, Any], path: Path | None = None, title: str =
       f"with their target's track: {r.get('fakes_with_target_track', 0)}, with their "
       f"own: {r.get('fakes_with_own_track', 0)}"
     )
+    if r.get("reused_from_interrupted_build"):
+      lines.append(
+        f"      {r['reused_from_interrupted_build']} taken from the interrupted build's cache"
+      )
     for key, reason in list(r["skipped_files"].items())[:10]:
       lines.append(f"      skipped {key}: {reason}")
     if r["missing"]:
