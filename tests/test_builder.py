@@ -421,3 +421,21 @@ def test_interrupted_build_reruns_only_the_unfinished_videos(tiny_tree, tmp_path
   build.build(clean, manual)  # never interrupted: the same examples
   for split in ("train", "val", "test"):
     assert _records_by_key(rerun, split) == _records_by_key(clean, split), split
+
+
+def test_beam_options_local_by_default_else_as_given(monkeypatch):
+  monkeypatch.setattr(os, "cpu_count", lambda: 3)
+  runner, workers = video_beam.describe(video_beam.pipeline_options(None, 0, False))
+  assert (runner, workers) == ("DirectRunner", "3 (multi_processing, 3 processes)")
+  one = video_beam.pipeline_options(None, 4, True)  # the accelerator: one process owns it
+  assert video_beam.describe(one) == ("DirectRunner", "1 (this process)")
+  assert video_beam.runs_in_this_process(one)
+  given = video_beam.pipeline_options(
+    "runner=FlinkRunner,--flink_master=host:8081,environment_type=DOCKER,max_num_workers=64",
+    0,
+    False,
+  )
+  assert video_beam.describe(given) == ("FlinkRunner", "max_num_workers=64")
+  assert not video_beam.runs_in_this_process(given)
+  flags = given.get_all_options(drop_default=True)
+  assert flags["flink_master"] == "host:8081" and flags["environment_type"] == "DOCKER"

@@ -297,9 +297,10 @@ def test_dfd_in_the_ffpp_layout_is_all_test(tmp_path):
 
 
 def test_tfds_command_line_builds_the_dataset_folder(tmp_path):
-  """`tfds build datasets/dfd ...` (registered config c23: default options) as the README says."""
-  pytest.importorskip("apache_beam")  # the TFDS command line's start-up imports (tfds-cli extra)
-  pytest.importorskip("mlcroissant")
+  """`tfds build datasets/dfd ...` (registered config c23: default options) as the README says,
+  on the Beam runner `--beam_pipeline_options` names: the portable runner that drives Flink and
+  Spark, here with its embedded job server and the SDK harness in the launching process."""
+  pytest.importorskip("mlcroissant")  # the TFDS command line's start-up import (tfds-cli extra)
   _dfd_tree(tmp_path / "manual")
   command = [
     str(Path(sys.executable).parent / "tfds"),
@@ -313,6 +314,7 @@ def test_tfds_command_line_builds_the_dataset_folder(tmp_path):
     "c23",
     "--file_format",
     "array_record",
+    "--beam_pipeline_options=runner=PortableRunner,job_endpoint=embed,environment_type=LOOPBACK",
   ]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
   proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -322,6 +324,8 @@ def test_tfds_command_line_builds_the_dataset_folder(tmp_path):
   report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
   assert _counts(report, "test") == (5, 3, 1, 1, 1, 1)
   assert len(RecordSource(builder, "test").index()) == 3
+  assert report["beam"] == {"runner": "PortableRunner", "workers": "as the runner decides"}
+  assert "with Beam: runner PortableRunner" in proc.stdout
 
 
 # --- DeeperForensics --------------------------------------------------------------------------
