@@ -76,12 +76,12 @@ def main() -> None:
       f"frames) in {time.perf_counter() - start:.0f} s",
       flush=True,
     )
-    rows = [
-      build_once(manual, Path(tmp) / f"tfds_{w}", w, args.frames_per_video) for w in counts
-    ]
+    rows = [build_once(manual, Path(tmp) / f"tfds_{w}", w, args.frames_per_video) for w in counts]
   ref = rows[0]
   print(f"\nBuild throughput ({args.frames_per_video} sampled frames per video, 64 px crops):\n")
-  print("| workers | processes | seconds | videos/s | sampled frames/s | speed-up | peak MB/worker |")
+  print(
+    "| workers | processes | seconds | videos/s | sampled frames/s | speed-up | peak MB/worker |"
+  )
   print("|---|---|---|---|---|---|---|")
   for r in rows:
     print(
@@ -91,9 +91,7 @@ def main() -> None:
     )
   best = max(rows, key=lambda r: r["videos_per_s"] / r["workers"] if r["workers"] > 1 else 0)
   per_worker = ref["videos_per_s"] / ref["workers"]
-  efficiency = (
-    best["videos_per_s"] / (best["workers"] * per_worker) if best["workers"] > 1 else 1.0
-  )
+  efficiency = best["videos_per_s"] / (best["workers"] * per_worker) if best["workers"] > 1 else 1.0
   print(
     f"\nExtrapolation: {per_worker:.2f} videos/s per worker, parallel efficiency "
     f"{efficiency:.2f} (measured at {best['workers']} workers); hours of build:\n"
