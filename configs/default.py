@@ -153,7 +153,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.sbi = ml_collections.ConfigDict(dict(mode="off", fraction=0.5))
   c.data.num_workers = 0  # grain worker processes (0 = in process).
   c.data.build_workers = 0  # processes for decode + face detection at build time (0 = all cores).
-  # Build on a Beam runner (`runner=DataflowRunner,project=...`; README); "" = on this machine.
+  # Build on a Beam runner (`runner=FlinkRunner,flink_master=...`; README); "" = on this machine.
   c.data.beam_pipeline_options = ""
   c.data.detect_on_accelerator = False  # build: detect faces on the accelerator, batched.
   # Frozen backbone only: precompute its features once per split and train on them

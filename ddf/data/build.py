@@ -2,7 +2,7 @@
 
   python -m ddf.data.build --manual_dir M --data_dir D --config c23 [--frames_per_video 32]
       [--sampling windows --num_windows 4] [--min_face_size 40] [--workers 0]
-      [--beam_pipeline_options runner=DataflowRunner,project=P,...]
+      [--beam_pipeline_options runner=FlinkRunner,flink_master=HOST:8081,...]
   python -m ddf.data.build --dataset celeb_df --manual_dir M --data_dir D --config v2
 
 Datasets (configs, default first): faceforensics (c23, c40, raw), celeb_df (v2, v1),
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     "--beam_pipeline_options",
     default="",
     help="build on a Beam runner: comma-separated pipeline options, as for `tfds build`, "
-    "e.g. runner=FlinkRunner,flink_master=host:8081,environment_type=LOOPBACK (README)",
+    "e.g. runner=FlinkRunner,flink_master=host:8081,environment_type=DOCKER (README)",
   )
   parser.add_argument(
     "--detect_on_accelerator",

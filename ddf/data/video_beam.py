@@ -14,7 +14,8 @@ makes only the others. A build that completes removes the cache.
 Where it runs (`pipeline_options`): without options, on this machine with Beam's DirectRunner,
 in this process for one worker or in `multi_processing` mode for more; with
 `--beam_pipeline_options` (the `tfds build` flag, or `python -m ddf.data.build`), on whatever
-runner they name (Dataflow, Flink, Spark; README "Building on a cluster").
+runner they name (Flink, Spark; README "Building on a cluster": the videos and the output
+must be on a file system every worker mounts, so not Dataflow yet).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def pipeline_options(
 ) -> PipelineOptions:
   """The pipeline options of a build.
 
-  `flags`: Beam pipeline options, `--runner=DataflowRunner,--project=p,...` style (commas
+  `flags`: Beam pipeline options, `--runner=FlinkRunner,--flink_master=h:8081,...` style (commas
   between options, leading dashes optional, as `tfds build --beam_pipeline_options` takes them),
   or None for a local build on `local_workers(num_workers, on_accelerator)` processes.
   """

@@ -54,7 +54,7 @@ class BuildOptions:
 
   num_workers: int = 0  # local build: processes for decode + detection; 0 = all cores.
   detect_on_accelerator: bool = False  # one process owns the accelerator and detects in batches.
-  # Beam pipeline options (`runner=DataflowRunner,project=p,...`); "" = local DirectRunner.
+  # Beam pipeline options (`runner=FlinkRunner,flink_master=h:8081,...`); "" = local DirectRunner.
   # `tfds build --beam_pipeline_options` takes precedence.
   beam_pipeline_options: str = ""
 
