@@ -345,15 +345,6 @@ def test_laplacian_residual_matches_neighbour_sums():
   np.testing.assert_array_equal(np.asarray(off), square)
 
 
-def _fused_inputs(det, variables, clips):
-  """The per-branch vectors the fusion head sees: {module name: [B, D]} (captured outputs)."""
-  _, state = det.apply(
-    variables, clips, train=False, capture_intermediates=True, mutable=["intermediates"]
-  )
-  inter = state["intermediates"]
-  return {k: np.asarray(v["__call__"][0]) for k, v in inter.items() if k.startswith("fusion_norm")}
-
-
 @pytest.mark.parametrize("branches", ["spatial,temporal,micro,micro_temporal", "spatial,micro"])
 def test_fusion_norm_puts_every_branch_on_one_scale(branches):
   """With fusion_norm, each branch's context enters the head zero-mean, unit-variance per clip,
@@ -361,18 +352,26 @@ def test_fusion_norm_puts_every_branch_on_one_scale(branches):
   clips = _clips(b=3)
   plain = build_detector(_cfg(branches=branches))
   normed = build_detector(_cfg(branches=branches, fusion_norm=True))
-  v_plain, v_normed = _init(plain, clips), _init(normed, clips)
-  names = branches.split(",")
-  assert not [k for k in v_plain["params"] if k.startswith("fusion_norm")]
-  assert sorted(k for k in v_normed["params"] if k.startswith("fusion_norm")) == sorted(
-    f"fusion_norm_{n}" for n in names
-  )
-  fused = _fused_inputs(normed, v_normed, clips)
-  assert sorted(fused) == sorted(f"fusion_norm_{n}" for n in names)
+  keys = {"params": jax.random.key(1), "dropout": jax.random.key(2)}
+  plain_shapes = jax.eval_shape(lambda c: plain.init(keys, c, train=False), clips)
+  assert not [k for k in plain_shapes["params"] if k.startswith("fusion_norm")]
+  variables = _init(normed, clips)
+  expected = sorted(f"fusion_norm_{n}" for n in branches.split(","))
+  assert sorted(k for k in variables["params"] if k.startswith("fusion_norm")) == expected
+  (logits, _), state = jax.jit(
+    lambda v, c: normed.apply(
+      v, c, train=False, capture_intermediates=True, mutable=["intermediates"]
+    )
+  )(variables, clips)
+  fused = {
+    k: np.asarray(v["__call__"][0])
+    for k, v in state["intermediates"].items()
+    if k.startswith("fusion_norm")
+  }
+  assert sorted(fused) == expected
   for name, x in fused.items():
     assert x.shape[0] == 3, name
     np.testing.assert_allclose(x.mean(-1), 0.0, atol=1e-4, err_msg=name)
     # (LayerNorm eps 1e-6 shrinks the tiniest contexts, ~0.005 at init, by under 1%)
     np.testing.assert_allclose(x.std(-1), 1.0, rtol=2e-2, err_msg=name)
-  logits, _ = normed.apply(v_normed, clips, train=False)
   assert logits.shape == (3,) and np.all(np.isfinite(np.asarray(logits)))
