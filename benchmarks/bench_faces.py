@@ -2,13 +2,16 @@
 
 Makes a 1280x720 `mp4v` video of `skimage.data.astronaut()` drifting over a background
 (32 frames), reads it back with OpenCV grab()/retrieve(), then times:
-  decode, MTCNN detection (batch 1 vs all frames), tracking + alignment, and the whole
-  `FacePipeline`; and, if TensorFlow and the `mtcnn` wheel import, the wheel's own detector.
-Every row is reported as frames/s and as a ratio against the reference row (detection,
-batch 1) measured in the same run. Compilation happens in a warm-up call, reported apart.
-Figures only; nothing is asserted.
+  decode, MTCNN detection (batch 1 vs all frames), tracking + alignment, the whole
+  `FacePipeline` detecting every frame, and with `detect_every` k (the full detector on every
+  k-th frame, O-Net tracking in between); and, if TensorFlow and the `mtcnn` wheel import, the
+  wheel's own detector on the same frames at the same smallest face.
+Every row is reported as frames/s and as ratios against the reference row (detection, batch 1)
+and against the wheel, measured in the same run; the `detect_every` rows also print how far
+their landmarks and boxes are from detecting every frame (pixels). Compilation happens in a
+warm-up call, reported apart. Figures only; nothing is asserted.
 
-  python benchmarks/bench_faces.py [--frames 32] [--repeats 2] [--no-tf]
+  python benchmarks/bench_faces.py [--frames 32] [--repeats 2] [--detect-every 4 8] [--no-tf]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import cv2
 import numpy as np
 import skimage.data
 
+from ddf.data.ffpp_examples import frame_landmarks
 from ddf.faces import MTCNN, FacePipeline
 
 
@@ -56,6 +60,11 @@ def read_video(path: str) -> np.ndarray:
   return np.stack(frames)
 
 
+def frame_points(res) -> np.ndarray:
+  """A `FaceTrackResult`'s landmarks [T, 5, 2] in frame pixels."""
+  return frame_landmarks(res.landmarks, res.matrices)
+
+
 def timed(fn, repeats: int) -> tuple[float, float]:
   """(first call seconds, best of `repeats` later calls seconds)."""
   t0 = time.perf_counter()
@@ -75,6 +84,10 @@ def main() -> None:
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--detect-max-side", type=int, default=640)
   parser.add_argument("--crop-size", type=int, default=256)
+  parser.add_argument(
+    "--min-face-size", type=int, default=40, help="smallest face, original pixels (build default)"
+  )
+  parser.add_argument("--detect-every", type=int, nargs="*", default=[4, 8])
   parser.add_argument("--no-tf", action="store_true", help="skip the TF `mtcnn` wheel row")
   args = parser.parse_args()
 
@@ -90,15 +103,13 @@ def main() -> None:
   )
 
   detector = MTCNN()
-  pipes = {
-    bs: FacePipeline(
-      crop_size=args.crop_size,
-      detect_max_side=args.detect_max_side,
-      batch_size=bs,
-      detector=detector,
-    )
-    for bs in (1, None)
-  }
+  kw = dict(
+    crop_size=args.crop_size,
+    detect_max_side=args.detect_max_side,
+    min_face_size=args.min_face_size,
+    detector=detector,
+  )
+  pipes = {bs: FacePipeline(batch_size=bs, **kw) for bs in (1, None)}
   rows = [("decode (cv2 grab/retrieve)", "-", 0.0, t_decode)]
   dets = None
   for bs, label in ((1, "1"), (None, "all")):
@@ -113,27 +124,55 @@ def main() -> None:
     _, best = timed(lambda p=pipes[bs]: p(frames), args.repeats)
     rows.append(("whole pipeline", label, 0.0, best))
   res = pipe(frames)
+  deviation = {}
+  for k in args.detect_every:
+    keyed = FacePipeline(detect_every=k, **kw)
+    first, best = timed(lambda p=keyed: p(frames), args.repeats)
+    rows.append((f"whole pipeline, detect_every={k}", "all", first - best, best))
+    out = keyed(frames)
+    deviation[k] = (
+      np.abs(frame_points(out) - frame_points(res)).max(),
+      np.abs(out.boxes - res.boxes).max(),
+      out.num_faces_found,
+    )
+  wheel_s = None
   if not args.no_tf:
     try:
       os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
       from mtcnn import MTCNN as WheelMTCNN  # pylint: disable=g-import-not-at-top
 
       wheel = WheelMTCNN()
-      f = pipe.detect_max_side / max(frames.shape[1:3])
+      # The wheel detects at the same scale as the pipeline, with the same smallest face.
+      f = pipe.detect_scale(*frames.shape[1:3])
       small = [cv2.resize(x, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) for x in frames]
-      first, best = timed(lambda: wheel.detect_faces(small, threshold_onet=0.7), args.repeats)
+      wheel_min = max(args.min_face_size * f, 12.0)
+      first, best = timed(
+        lambda: wheel.detect_faces(small, threshold_onet=0.7, min_face_size=wheel_min),
+        args.repeats,
+      )
       rows.append(("detection (mtcnn wheel, TF)", "all", first - best, best))
+      wheel_s = best
     except ImportError as e:
       print(f"(no TF reference: {e})")
 
   ref = rows[1][3]  # detection, batch 1
-  print(f"\n{'stage':32s} {'batch':>5s} {'frames/s':>9s} {'x ref':>7s} {'compile s':>9s}")
+  print(
+    f"\n{'stage':34s} {'batch':>5s} {'frames/s':>9s} {'x ref':>7s} {'x wheel':>8s} "
+    f"{'compile s':>9s}"
+  )
   for name, batch, compile_s, secs in rows:
-    print(f"{name:32s} {batch:>5s} {n / secs:9.1f} {ref / secs:7.2f} {compile_s:9.1f}")
+    vs_wheel = f"{wheel_s / secs:8.2f}" if wheel_s else f"{'-':>8s}"
+    print(f"{name:34s} {batch:>5s} {n / secs:9.1f} {ref / secs:7.2f} {vs_wheel} {compile_s:9.1f}")
   print(
     f"\nreference = detection batch 1 ({n / ref:.1f} frames/s); "
-    f"faces found in {res.num_faces_found}/{n} frames"
+    f"faces found in {res.num_faces_found}/{n} frames; detection at "
+    f"{pipe.detect_scale(*frames.shape[1:3]):.2f}x, smallest face {args.min_face_size} px"
   )
+  for k, (lm_px, box_px, found) in deviation.items():
+    print(
+      f"detect_every={k}: faces in {found}/{n} frames; largest difference from detecting every "
+      f"frame: landmarks {lm_px:.1f} px, boxes {box_px:.1f} px"
+    )
 
 
 if __name__ == "__main__":

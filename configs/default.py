@@ -156,6 +156,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Build on a Beam runner (`runner=FlinkRunner,flink_master=...`; README); "" = on this machine.
   c.data.beam_pipeline_options = ""
   c.data.detect_on_accelerator = False  # build: detect faces on the accelerator, batched.
+  # Build and predict: full face detection on every k-th frame of each window, O-Net tracking
+  # in between (ddf.faces.FacePipeline); 1 = every frame.
+  c.data.detect_every = 1
   # Frozen backbone only: precompute its features once per split and train on them
   # (ddf/data/feature_cache.py; pixel augmentation is then skipped).
   c.data.feature_cache = False

@@ -57,11 +57,13 @@ class Predictor:
       min_face_size=int(data.get("min_face_size", 40)),
       sampling=data.get("sampling", "uniform"),
       num_windows=int(data.get("num_windows", 1)),
+      detect_every=int(data.get("detect_every", 1)),
     )
     self.faces = FacePipeline(
       crop_size=self.sampling.crop_size,
       margin=self.sampling.margin,
       min_face_size=self.sampling.min_face_size,
+      detect_every=self.sampling.detect_every,
     )
     mesh, rules, model, state = restored.mesh, restored.rules, restored.model, restored.state
     self._batch_sharding = sharding.batch_sharding(mesh, rules)
@@ -111,7 +113,7 @@ class Predictor:
         f"{self.clip_len} frames of one clip; use a longer video (the model samples "
         f"{self.frames_per_video} frames per video).",
       )
-    track = self.faces(video.frames)
+    track = self.faces(video.frames, video.indices)
     found = np.asarray(track.face_found, bool)
     if found.mean() < MIN_FACE_FRACTION:
       raise PredictError(

@@ -322,12 +322,75 @@ def test_pipeline_on_moving_clip(detector, astronaut):
   np.testing.assert_allclose(res1.boxes, res.boxes[:2], atol=1e-2)
 
 
+def test_key_frames_every_k_th_of_each_run():
+  """Key frames restart at every cut in frame_indices and include each run's last frame."""
+  pipe = FacePipeline(detect_every=4, detector=object())
+  np.testing.assert_array_equal(pipe.key_frames(10), [0, 4, 8, 9])
+  runs = np.r_[np.arange(8), np.arange(50, 55), [70]]  # two windows and a lone frame
+  np.testing.assert_array_equal(pipe.key_frames(14, runs), [0, 4, 7, 8, 12, 13])
+  np.testing.assert_array_equal(FacePipeline(detector=object()).key_frames(5), np.arange(5))
+  with pytest.raises(ValueError, match="frame_indices"):
+    pipe.key_frames(3, [0, 1])
+  with pytest.raises(ValueError, match="detect_every"):
+    FacePipeline(detect_every=0, detector=object())
+
+
+class _CountingDetector(MTCNN):
+  """MTCNN that counts the images its full detector sees (O-Net refinement not counted)."""
+
+  def __init__(self, detector: MTCNN):
+    self.__dict__.update(detector.__dict__)
+    self.images_detected = 0
+
+  def detect(self, images, **kwargs):
+    self.images_detected += len(images)
+    return super().detect(images, **kwargs)
+
+
+@pytest.mark.slow  # compiles large models (seconds to minutes)
+def test_detect_every_tracks_faces_between_key_frames(detector, astronaut):
+  """With detect_every=4 the full detector sees only the key frames of each run, and the
+  tracked boxes / landmarks stay within a few pixels of detecting every frame, across a cut."""
+  patch = astronaut[:320, 60:400]
+  frames, indices = [], np.r_[np.arange(9), np.arange(100, 104)]
+  for t in range(len(indices)):
+    cut = t >= 9  # the second run, 91 frames later: the face has moved on
+    dx = (32 if cut else 20) + 7 * t + int(8 * np.sin(t / 2))
+    dy = (38 if cut else 30) + 3 * t
+    f = np.full((640, 640, 3), (70, 90, 110), np.uint8)
+    f[dy : dy + 320, dx : dx + 340] = patch[: 640 - dy, : 640 - dx]
+    frames.append(f)
+  frames = np.stack(frames)
+  kw = dict(crop_size=128, min_face_size=30, detect_max_side=512, batch_size=4)
+  every = FacePipeline(detector=detector, **kw)(frames, indices)
+  counting = _CountingDetector(detector)
+  keyed_pipe = FacePipeline(detector=counting, detect_every=4, **kw)
+  keyed = keyed_pipe(frames, indices)
+  assert counting.images_detected == 5  # key frames 0, 4, 8 | 9, 12
+  np.testing.assert_array_equal(keyed_pipe.key_frames(13, indices), [0, 4, 8, 9, 12])
+  assert every.face_found.all() and keyed.face_found.all() and not keyed.interpolated.any()
+
+  def frame_points(res):  # crop landmarks mapped back through the inverse of each crop's warp
+    inv = [cv2.invertAffineTransform(m.astype(np.float64)) for m in res.matrices]
+    return np.stack([_affine(p, m) for p, m in zip(res.landmarks, inv, strict=True)])
+
+  lm_err = np.abs(frame_points(keyed) - frame_points(every))
+  assert lm_err.max() < 3.0 and lm_err.mean() < 1.0, (lm_err.max(), lm_err.mean())
+  box_err = np.abs(keyed.boxes - every.boxes)
+  assert box_err.max() < 10.0 and box_err.mean() < 3.0, (box_err.max(), box_err.mean())
+
+
 @pytest.mark.slow  # compiles large models (seconds to minutes)
 def test_pipeline_faceless_clip(detector):
   frames = np.full((4, 512, 512, 3), 100, np.uint8)
   frames[:, 100:140, 50:270] = 200  # some structure, no face
   res = FacePipeline(crop_size=64, detector=detector)(frames)
   assert res.num_faces_found == 0 and not res.face_found.any() and not res.interpolated.any()
+  # With key frames: no face to carry, so every frame gets the full detector, and none is found.
+  counting = _CountingDetector(detector)
+  keyed = FacePipeline(crop_size=64, detector=counting, detect_every=3)(frames)
+  assert counting.images_detected == 4 and not keyed.face_found.any()
+  np.testing.assert_array_equal(keyed.crops, res.crops)
   assert res.crops.shape == (4, 64, 64, 3) and res.crops.dtype == np.uint8
   assert res.landmarks.shape == (4, 5, 2) and res.boxes.shape == (4, 4)
   np.testing.assert_allclose(res.boxes[0], [0, 0, 512, 512])

@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     action="store_true",
     help="detect faces on the accelerator, in this process, in batches",
   )
+  parser.add_argument(
+    "--detect_every",
+    type=int,
+    default=1,
+    help="run the full face detector on every k-th frame of each window only and track the "
+    "face in between (1 = every frame; README, Figures)",
+  )
   args = parser.parse_args(argv)
   from ddf.data import build_lib
 
@@ -84,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
       sampling=args.sampling,
       num_windows=args.num_windows,
       detect_on_accelerator=args.detect_on_accelerator,
+      detect_every=args.detect_every,
       dataset=args.dataset,
       beam_pipeline_options=args.beam_pipeline_options,
     )

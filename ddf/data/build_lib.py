@@ -43,6 +43,7 @@ def get_builder(
   sampling: str = "windows",
   num_windows: int = 4,
   detect_on_accelerator: bool = False,
+  detect_every: int = 1,
   dataset: str = "faceforensics",
   beam_pipeline_options: str = "",
 ) -> VideoBuilder:
@@ -52,7 +53,9 @@ def get_builder(
   `DATASETS[dataset].BUILDER_CONFIGS`); `methods` (FF++ only) defaults to the classic four.
   Options equal to a registered config select that config by name, as `tfds build --config c23`
   does, so both find the same dataset. `num_workers` (0 = all cores) is the local build's;
-  `beam_pipeline_options` (`runner=...,project=...`) build on that Beam runner instead.
+  `beam_pipeline_options` (`runner=...,project=...`) build on that Beam runner instead;
+  `detect_every` > 1 runs the full face detector on every k-th frame of a window only
+  (`ddf.faces.FacePipeline`).
   """
   if dataset not in DATASETS:
     raise ValueError(f"Unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}.")
@@ -80,6 +83,7 @@ def get_builder(
     num_workers=num_workers,
     detect_on_accelerator=detect_on_accelerator,
     beam_pipeline_options=beam_pipeline_options,
+    detect_every=detect_every,
   )
   return builder
 
@@ -165,6 +169,7 @@ def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -
     options.pop("compression"),
     num_workers=data.get("build_workers", 0),
     detect_on_accelerator=data.get("detect_on_accelerator", False),
+    detect_every=data.get("detect_every", 1),
     beam_pipeline_options=data.get("beam_pipeline_options", ""),
     **options,
   )

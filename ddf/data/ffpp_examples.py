@@ -39,6 +39,7 @@ class ExampleOptions:
   num_windows: int = 1
   jpeg_quality: int = 95
   detect_on_accelerator: bool = False  # else: CPU, one thread per worker process.
+  detect_every: int = 1  # full face detection on every k-th frame of a window (FacePipeline).
 
   def indices(self, total: int) -> np.ndarray:
     return sampling_lib.frame_indices(total, self.frames_per_video, self.sampling, self.num_windows)
@@ -106,7 +107,10 @@ def init_worker(options: ExampleOptions, worker_process: bool = True) -> None:
   from ddf.faces import FacePipeline
 
   _PIPELINE = FacePipeline(
-    crop_size=options.crop_size, margin=options.margin, min_face_size=options.min_face_size
+    crop_size=options.crop_size,
+    margin=options.margin,
+    min_face_size=options.min_face_size,
+    detect_every=options.detect_every,
   )
   _WORKER.update(
     options=_face_options(options),
@@ -118,7 +122,7 @@ def init_worker(options: ExampleOptions, worker_process: bool = True) -> None:
 
 
 def _face_options(options: ExampleOptions) -> tuple:
-  return (options.crop_size, options.margin, options.min_face_size)
+  return (options.crop_size, options.margin, options.min_face_size, options.detect_every)
 
 
 def worker_stats() -> dict[str, Any]:
@@ -179,7 +183,7 @@ def _faces(
         crops.append(crop)
         landmarks.append(align_lib.transform_points(points, matrix))
       return np.stack(crops), np.stack(landmarks), np.asarray(target.face_found, bool)
-  track = _PIPELINE(video.frames)
+  track = _PIPELINE(video.frames, video.indices)
   found = np.asarray(track.face_found, bool)
   if entry.label == 0:
     result.track = TargetTrack(

@@ -54,6 +54,9 @@ class BuildOptions:
 
   num_workers: int = 0  # local build: processes for decode + detection; 0 = all cores.
   detect_on_accelerator: bool = False  # one process owns the accelerator and detects in batches.
+  # Full face detection on every k-th frame of each stored window only, O-Net tracking between
+  # (ddf.faces.FacePipeline; landmarks within ~2 px of detecting every frame). 1 = every frame.
+  detect_every: int = 1
   # Beam pipeline options (`runner=FlinkRunner,flink_master=h:8081,...`); "" = local DirectRunner.
   # `tfds build --beam_pipeline_options` takes precedence.
   beam_pipeline_options: str = ""
@@ -238,6 +241,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       sampling=cfg.sampling,
       num_windows=cfg.num_windows,
       detect_on_accelerator=self.build_options.detect_on_accelerator,
+      detect_every=self.build_options.detect_every,
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):

@@ -405,6 +405,54 @@ class MTCNN:
       return [FaceDetections.empty() for _ in range(n)]
     return self._stage_onet(images_dev, cand, t3, n, h, w)
 
+  def refine(
+    self,
+    images: np.ndarray,
+    boxes: np.ndarray,
+    image_idx: np.ndarray,
+    threshold: float | None = None,
+  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """O-Net alone on given face boxes (e.g. a track's box carried over from a nearby frame).
+
+    Args:
+      images: [N, H, W, 3] uint8 RGB.
+      boxes: [K, 4] approximate face boxes (squared before the O-Net crop, as MTCNN's last
+        stage squares R-Net's boxes).
+      image_idx: [K] image of each box.
+      threshold: O-Net face probability a refined box needs (default: the detector's third).
+    Returns:
+      (boxes [K, 4], landmarks [K, 5, 2], scores [K]) float32 in image pixels, and a face mask
+      [K] bool (score > threshold); boxes are clipped to the image.
+    """
+    images = np.ascontiguousarray(np.asarray(images, np.uint8))
+    _, h, w, _ = images.shape
+    boxes = box_lib.square_boxes(np.asarray(boxes, np.float64).reshape(-1, 4))
+    idx = np.asarray(image_idx, np.int64).reshape(-1)
+    if len(idx) == 0:
+      empty = np.zeros((0,), np.float32)
+      return np.zeros((0, 4), np.float32), np.zeros((0, 5, 2), np.float32), empty, empty > 0
+    threshold = self.thresholds[2] if threshold is None else threshold
+    reg, lm, prob = self._run_crops(
+      self._onet, self.params["onet"], jnp.asarray(images), idx, boxes
+    )
+    lm = self._landmarks_in_image(boxes, lm)
+    boxes = box_lib.calibrate_boxes(boxes, reg)
+    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w - 1)
+    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h - 1)
+    return (
+      boxes.astype(np.float32),
+      lm.astype(np.float32),
+      prob.astype(np.float32),
+      prob > threshold,
+    )
+
+  @staticmethod
+  def _landmarks_in_image(boxes: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """O-Net's landmark outputs [K, 10] (fractions of the box) -> image pixels [K, 5, 2]."""
+    bw = boxes[:, 2:3] - boxes[:, 0:1] + 1
+    bh = boxes[:, 3:4] - boxes[:, 1:2] + 1
+    return np.stack([bw * lm[:, :5] + boxes[:, 0:1] - 1, bh * lm[:, 5:] + boxes[:, 1:2] - 1], -1)
+
   # P-Net: one call per scale on the whole batch; candidate boxes per image.
   def _stage_pnet(self, images: np.ndarray, n: int, min_face_size: float, threshold: float):
     _, h, w, _ = images.shape
@@ -488,9 +536,7 @@ class MTCNN:
   def _stage_onet(self, images_dev, cand, threshold: float, n: int, h: int, w: int):
     idx, boxes, _ = cand
     reg, lm, prob = self._run_crops(self._onet, self.params["onet"], images_dev, idx, boxes)
-    bw = boxes[:, 2:3] - boxes[:, 0:1] + 1
-    bh = boxes[:, 3:4] - boxes[:, 1:2] + 1
-    lm = np.stack([bw * lm[:, :5] + boxes[:, 0:1] - 1, bh * lm[:, 5:] + boxes[:, 1:2] - 1], -1)
+    lm = self._landmarks_in_image(boxes, lm)
     boxes = box_lib.calibrate_boxes(boxes, reg)
     sel = prob > threshold
     idx, boxes, prob, lm = idx[sel], boxes[sel], prob[sel], lm[sel]

@@ -96,6 +96,10 @@ class FacePipeline:
     detector: an `MTCNN` to share (default: a new one).
     detect_min_face: smallest side, in detection-image pixels, that a face of `min_face_size` may
       be shrunk to (24: R-Net's input size; MTCNN's P-Net window, 12, is its hard limit).
+    detect_every: run the full detector on every k-th frame of each run of consecutive frames
+      (and on its last frame) only; in between, the kept track's box is interpolated from the
+      neighbouring key frames and refined by O-Net alone (`MTCNN.refine`). Frames where the
+      refined box is not a face fall back to the full detector. 1: every frame.
   """
 
   def __init__(
@@ -110,7 +114,10 @@ class FacePipeline:
     iou_threshold: float = 0.3,
     detector: MTCNN | None = None,
     detect_min_face: float = 24.0,
+    detect_every: int = 1,
   ):
+    if detect_every < 1:
+      raise ValueError(f"detect_every must be >= 1, got {detect_every}")
     self.crop_size = crop_size
     self.margin = margin
     self.min_face_size = min_face_size
@@ -121,11 +128,19 @@ class FacePipeline:
     self.iou_threshold = iou_threshold
     self.detector = detector if detector is not None else MTCNN()
     self.detect_min_face = detect_min_face
+    self.detect_every = detect_every
 
-  def __call__(self, frames: np.ndarray) -> FaceTrackResult:
-    """frames [T, H, W, 3] uint8 RGB -> `FaceTrackResult`."""
+  def __call__(
+    self, frames: np.ndarray, frame_indices: np.ndarray | None = None
+  ) -> FaceTrackResult:
+    """frames [T, H, W, 3] uint8 RGB -> `FaceTrackResult`.
+
+    frame_indices: [T] position of each frame in its video (None: 0..T-1); a frame whose index
+    does not follow its predecessor's starts a new run of consecutive frames, and key frames
+    (`detect_every`) are chosen per run.
+    """
     frames = self._check(frames)
-    return self.track_and_align(frames, self.detect(frames))
+    return self.track_and_align(frames, self.detect(frames, frame_indices))
 
   @staticmethod
   def _check(frames: np.ndarray) -> np.ndarray:
@@ -143,8 +158,27 @@ class FacePipeline:
       f = max(f, self.detect_min_face / self.min_face_size)
     return min(f, 1.0)
 
-  def detect(self, frames: np.ndarray) -> list[FaceDetections]:
-    """Per-frame detections in original-frame coordinates (downscaled for detection)."""
+  def key_frames(self, num_frames: int, frame_indices: np.ndarray | None = None) -> np.ndarray:
+    """[K] sorted positions (0..T-1) that the full detector runs on: every `detect_every`-th
+    frame of each run of consecutive `frame_indices`, and each run's last frame."""
+    if frame_indices is None:
+      frame_indices = np.arange(num_frames)
+    frame_indices = np.asarray(frame_indices).reshape(-1)
+    if len(frame_indices) != num_frames:
+      raise ValueError(f"{len(frame_indices)} frame_indices for {num_frames} frames")
+    starts = np.nonzero(np.diff(frame_indices, prepend=-2) != 1)[0]
+    ends = np.append(starts[1:], num_frames)
+    keys = [
+      np.append(np.arange(a, b, self.detect_every), b - 1)
+      for a, b in zip(starts, ends, strict=True)
+    ]
+    return np.unique(np.concatenate(keys)) if keys else np.zeros((0,), np.int64)
+
+  def detect(
+    self, frames: np.ndarray, frame_indices: np.ndarray | None = None
+  ) -> list[FaceDetections]:
+    """Per-frame detections in original-frame coordinates (downscaled for detection); with
+    `detect_every` > 1, frames between key frames hold the refined track box (class doc)."""
     frames = self._check(frames)
     t, h, w, _ = frames.shape
     f = self.detect_scale(h, w)
@@ -155,17 +189,67 @@ class FacePipeline:
     else:
       small, fy, fx = frames, 1.0, 1.0
     min_face = max(self.min_face_size * f, 12.0)
-    bs = self.batch_size or max(t, 1)
-    dets: list[FaceDetections] = []
-    for i in range(0, t, bs):
-      dets += self.detector.detect(
-        small[i : i + bs], min_face_size=min_face, thresholds=self.thresholds
-      )
+    keys = self.key_frames(t, frame_indices)
+    dets = [FaceDetections.empty() for _ in range(t)]
+    key_images = small if len(keys) == t else small[keys]
+    for i, d in zip(keys, self._detect_full(key_images, min_face), strict=True):
+      dets[i] = d
+    if len(keys) < t:
+      retry = self._refine_between_keys(small, dets, keys)
+      for i, d in zip(retry, self._detect_full(small[retry], min_face), strict=True):
+        dets[i] = d
     if f != 1.0:
       s4 = np.array([fx, fy, fx, fy], np.float32)
       s2 = np.array([fx, fy], np.float32)
       dets = [FaceDetections(d.boxes / s4, d.scores, d.landmarks / s2) for d in dets]
     return dets
+
+  def _detect_full(self, images: np.ndarray, min_face: float) -> list[FaceDetections]:
+    """MTCNN on all images, `batch_size` frames per call."""
+    bs = self.batch_size or max(len(images), 1)
+    dets: list[FaceDetections] = []
+    for i in range(0, len(images), bs):
+      dets += self.detector.detect(
+        images[i : i + bs], min_face_size=min_face, thresholds=self.thresholds
+      )
+    return dets
+
+  def _refine_between_keys(
+    self, images: np.ndarray, dets: list[FaceDetections], keys: np.ndarray
+  ) -> np.ndarray:
+    """Fills the frames between key frames (in place) by tracking every face of the key frame
+    before them forward, one frame at a time: each face's box in frame t is O-Net's refinement
+    of its box in frame t-1 (one batched call per step for all gaps). Returns the frames that
+    need the full detector: those after a key frame without faces, or after a face was lost."""
+    gaps = [(a, b) for a, b in zip(keys[:-1], keys[1:], strict=True) if b - a > 1]
+    faces = [(a, box) for a, b in gaps for box in dets[a].boxes]  # (key frame, box) per track
+    retry = [t for a, b in gaps if not len(dets[a]) for t in range(a + 1, b)]
+    end = {a: b for a, b in gaps}
+    alive = list(range(len(faces)))
+    boxes = np.asarray([box for _, box in faces], np.float64).reshape(-1, 4)
+    for step in range(1, self.detect_every):
+      alive = [j for j in alive if faces[j][0] + step < end[faces[j][0]]]
+      if not alive:
+        break
+      frames = np.asarray([faces[j][0] + step for j in alive])
+      used, idx = np.unique(frames, return_inverse=True)
+      new_boxes, landmarks, scores, is_face = self.detector.refine(
+        images[used], boxes[alive], idx, self.thresholds[2]
+      )
+      for n, j in enumerate(alive):
+        t = int(frames[n])
+        if not is_face[n]:  # lost: the rest of this gap goes to the full detector.
+          retry += range(t, end[faces[j][0]])
+          continue
+        boxes[j] = new_boxes[n]
+        d = dets[t]
+        boxes_t = np.concatenate([d.boxes, new_boxes[n : n + 1]])
+        scores_t = np.concatenate([d.scores, scores[n : n + 1]])
+        points_t = np.concatenate([d.landmarks, landmarks[n : n + 1]])
+        order = np.argsort(-scores_t, kind="stable")
+        dets[t] = FaceDetections(boxes_t[order], scores_t[order], points_t[order])
+      alive = [j for n, j in enumerate(alive) if is_face[n]]
+    return np.unique(np.asarray(retry, np.int64))
 
   def track_and_align(
     self, frames: np.ndarray, detections: Sequence[FaceDetections]
