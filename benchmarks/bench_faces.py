@@ -65,6 +65,24 @@ def frame_points(res) -> np.ndarray:
   return frame_landmarks(res.landmarks, res.matrices)
 
 
+def _agreement(wheel_faces, dets, scale: float) -> tuple[int, float, float]:
+  """(frames where the wheel found a face, largest box / landmark difference in original
+  pixels between its best face and ddf's) for per-frame wheel output and ddf detections."""
+  names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+  found, box_px, lm_px = 0, 0.0, 0.0
+  for faces, det in zip(wheel_faces, dets, strict=True):
+    if not faces or not len(det):
+      continue
+    best = max(faces, key=lambda face: face["confidence"])
+    x, y, w, h = best["box"]
+    box = np.array([x, y, x + w, y + h], np.float64) / scale
+    points = np.array([best["keypoints"][k] for k in names], np.float64) / scale
+    found += 1
+    box_px = max(box_px, float(np.abs(box - det.boxes[0]).max()))
+    lm_px = max(lm_px, float(np.abs(points - det.landmarks[0]).max()))
+  return found, box_px, lm_px
+
+
 def timed(fn, repeats: int) -> tuple[float, float]:
   """(first call seconds, best of `repeats` later calls seconds)."""
   t0 = time.perf_counter()
@@ -135,7 +153,7 @@ def main() -> None:
       np.abs(out.boxes - res.boxes).max(),
       out.num_faces_found,
     )
-  wheel_s = None
+  wheel_s, wheel_agreement = None, None
   if not args.no_tf:
     try:
       os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -152,6 +170,8 @@ def main() -> None:
       )
       rows.append(("detection (mtcnn wheel, TF)", "all", first - best, best))
       wheel_s = best
+      found = wheel.detect_faces(small, threshold_onet=0.7, min_face_size=wheel_min)
+      wheel_agreement = _agreement(found, pipes[None].detect(frames), f)
     except ImportError as e:
       print(f"(no TF reference: {e})")
 
@@ -168,6 +188,11 @@ def main() -> None:
     f"faces found in {res.num_faces_found}/{n} frames; detection at "
     f"{pipe.detect_scale(*frames.shape[1:3]):.2f}x, smallest face {args.min_face_size} px"
   )
+  if wheel_agreement:
+    print(
+      "wheel: faces in {}/{n} frames; largest difference from ddf's detection (best face of "
+      "each frame): boxes {:.1f} px, landmarks {:.1f} px".format(*wheel_agreement, n=n)
+    )
   for k, (lm_px, box_px, found) in deviation.items():
     print(
       f"detect_every={k}: faces in {found}/{n} frames; largest difference from detecting every "
