@@ -3,6 +3,7 @@
   python benchmarks/bench_peers.py                          # all workloads, 5 rounds
   python benchmarks/bench_peers.py --workloads resnet50_fwd,bilstm_train_t32 --rounds 9
   python benchmarks/bench_peers.py --threads 1 --peers keras  # one core, Keras only
+  python benchmarks/bench_peers.py --ddf_fast   # + ddf with DDF_XLA_CPU_FAST=1 (ddf/xla_flags.py)
 
 Workloads (`--workloads`, comma-separated; default all):
   resnet50_train     ResNet50 (v1, 1000-class logits head) train step, SGD momentum 0.9,
@@ -65,8 +66,14 @@ WORKLOADS: dict[str, tuple[str, str]] = {
   "bilstm_train_t32": ("BiLSTM train step, T=32", "seq/s"),
   "bilstm_train_t128": ("BiLSTM train step, T=128", "seq/s"),
 }
-FRAMEWORKS = ("ddf", "keras", "torch")
-LABELS = {"ddf": "ddf", "keras": "Keras-TF", "torch": "PyTorch"}
+FRAMEWORKS = ("ddf", "ddf_fast", "keras", "torch")
+PEERS = ("keras", "torch")
+LABELS = {
+  "ddf": "ddf",
+  "ddf_fast": "ddf fast",  # DDF_XLA_CPU_FAST=1
+  "keras": "Keras-TF",
+  "torch": "PyTorch",
+}
 IMAGE_SIZE = 224
 FEATURES = 2048  # BiLSTM input width (ResNet50 pooled features)
 HIDDEN = (128, 64)
@@ -410,6 +417,7 @@ class TorchImpl:
 
 IMPLS: dict[str, Callable[[argparse.Namespace], Any]] = {
   "ddf": DdfImpl,
+  "ddf_fast": DdfImpl,
   "keras": KerasImpl,
   "torch": TorchImpl,
 }
@@ -486,8 +494,11 @@ class Worker:
     env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, TF_CPP_MIN_LOG_LEVEL="2")
     if fw == "keras":
       env.update(KERAS_BACKEND="tensorflow", TF_NUM_INTRAOP_THREADS=n)
-    elif fw == "ddf":
+    elif fw.startswith("ddf"):
       env.update(XLA_PYTHON_CLIENT_PREALLOCATE="false")
+      env.pop("DDF_XLA_CPU_FAST", None)
+      if fw == "ddf_fast":  # ddf.xla_flags' opt-in XLA:CPU flags
+        env.update(DDF_XLA_CPU_FAST="1")
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw]
     for k in ("threads", "batch_size", "lstm_batch_size", "warmup", "iters", "seed"):
       cmd += [f"--{k}", str(getattr(args, k))]
@@ -586,29 +597,38 @@ def bench_workload(
   return res
 
 
+def _vs_best_peer(res: dict[str, Result], fw: str, peers: list[str]) -> str:
+  """`fw`'s median paired ratio against the peer with the highest median, as text."""
+  med = {f: _median(r.rates) for f, r in res.items()}
+  ranked = sorted((p for p in peers if med.get(p) is not None), key=lambda p: -med[p])
+  if not ranked or med.get(fw) is None:
+    return "n/a"
+  ratios = paired_ratios(res[fw].rates, res[ranked[0]].rates)
+  if not ratios:
+    return "n/a"
+  return f"{_fmt_ratio(statistics.median(ratios))} ({LABELS[ranked[0]]})"
+
+
 def print_report(results: dict[str, dict[str, Result]], peers: list[str]) -> None:
-  cols = [LABELS[fw] for fw in FRAMEWORKS]
-  print("| workload | " + " | ".join(cols) + " | ddf vs best peer |")
-  print("|---" * (len(cols) + 2) + "|")
+  ran = [fw for fw in FRAMEWORKS if any(fw in res for res in results.values())]
+  ours = [fw for fw in ran if fw.startswith("ddf")]
+  cols = [LABELS[fw] for fw in ran] + [f"{LABELS[fw]} vs best peer" for fw in ours]
+  print("| workload | " + " | ".join(cols) + " |")
+  print("|---" * (len(cols) + 1) + "|")
   details = []
   for name, res in results.items():
     unit = WORKLOADS[name][1]
     med = {fw: _median(r.rates) for fw, r in res.items()}
     cells = []
-    for fw in FRAMEWORKS:
+    for fw in ran:
       if fw not in res:
         cells.append("-")
       elif med[fw] is None:
         cells.append("error")
       else:
         cells.append(f"{_fmt_rate(med[fw])} {unit}")
-    ranked = sorted((p for p in peers if med.get(p) is not None), key=lambda p: -med[p])
-    vs = "n/a"
-    if ranked and med.get("ddf") is not None:
-      ratios = paired_ratios(res["ddf"].rates, res[ranked[0]].rates)
-      if ratios:
-        vs = f"{_fmt_ratio(statistics.median(ratios))} ({LABELS[ranked[0]]})"
-    print(f"| {name} | " + " | ".join(cells) + f" | {vs} |")
+    cells += [_vs_best_peer(res, fw, peers) for fw in ours]
+    print(f"| {name} | " + " | ".join(cells) + " |")
     for fw, r in res.items():
       rates = [x for x in r.rates if x is not None]
       line = f"{name} {LABELS[fw]}: "
@@ -647,6 +667,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   p.add_argument("--lstm_batch_size", type=int, default=16, help="sequences per step")
   p.add_argument("--threads", type=int, default=ncpu or 1, help="cores per framework")
   p.add_argument("--keras_jit_compile", choices=("auto", "on", "off"), default="auto")
+  p.add_argument(
+    "--ddf_fast",
+    action="store_true",
+    help="also run ddf with DDF_XLA_CPU_FAST=1 (ddf/xla_flags.py) as a column of its own",
+  )
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
@@ -658,7 +683,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   bad = [w for w in args.workloads.split(",") if w not in WORKLOADS]
   if bad:
     p.error(f"unknown workloads {bad}; choose from {', '.join(WORKLOADS)}")
-  bad = [x for x in args.peers.split(",") if x and x not in FRAMEWORKS[1:]]
+  bad = [x for x in args.peers.split(",") if x and x not in PEERS]
   if bad:
     p.error(f"unknown peers {bad}; choose from keras, torch")
   return args
@@ -671,7 +696,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return worker_main(args)
 
   workloads = args.workloads.split(",")
-  wanted = ["ddf"] + [x for x in args.peers.split(",") if x]
+  wanted = (
+    ["ddf"] + (["ddf_fast"] if args.ddf_fast else []) + [x for x in args.peers.split(",") if x]
+  )
   missing = {
     "keras": [m for m in ("keras", "tensorflow") if find_spec(m) is None],
     "torch": [m for m in ("torch",) if find_spec(m) is None],
@@ -717,7 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       if keras and "jit_compile" in keras.hello["info"]:
         print(f"Keras jit_compile (XLA): {keras.hello['info']['jit_compile']}")
       print()
-      print_report(results, [w.fw for w in workers if w.fw != "ddf"])
+      print_report(results, [w.fw for w in workers if w.fw in PEERS])
     finally:
       for w in workers:
         w.close()
