@@ -45,7 +45,7 @@ BASELINES = ("grid_logreg", "face_edge_ratio", "brightness_flicker")
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # inverse L2 strengths tried on val.
 GRID = 4  # cells per side of the feature grid.
 GRID_FEATURES = ("log_lap_var", "grad", "L", "a", "b")  # per frame and cell; + "diff" per pair.
-# Column blocks of `grid_features` (GRID * GRID columns each), in order.
+# Column blocks of `grid_features` (GRID * GRID columns each), in the order it writes them.
 GRID_BLOCKS = (
   *(f"{f}_mean" for f in GRID_FEATURES),
   *(f"{f}_std" for f in GRID_FEATURES),
@@ -102,10 +102,12 @@ def _lab(clips: np.ndarray) -> np.ndarray:
 
 
 def grid_features(clips: np.ndarray, grid: int = GRID) -> np.ndarray:
-  """Clips [B, T, S, S, 3] uint8 RGB -> features [B, 12 * grid * grid] float32.
+  """Clips [B, T, S, S, 3] uint8 RGB -> features [B, 12 * grid * grid] float32, `grid * grid`
+  columns per block of `GRID_BLOCKS`, in that order.
 
   Per cell: mean and std over the T frames of log(1 + variance of the Laplacian), mean gradient
-  magnitude and mean L, a, b; mean and std over the T - 1 consecutive pairs of mean |luma diff|.
+  magnitude and mean L, a, b (`GRID_FEATURES`); mean and std over the T - 1 consecutive pairs of
+  mean |luma diff| ("diff").
   """
   clips = np.asarray(clips)
   b, t = clips.shape[:2]
@@ -113,16 +115,23 @@ def grid_features(clips: np.ndarray, grid: int = GRID) -> np.ndarray:
   lap, grad = _lap_and_grad(y)
   lap_var = np.maximum(cell_means(lap * lap, grid) - cell_means(lap, grid) ** 2, 0.0)
   lab = np.moveaxis(_lab(clips), -1, 2)  # [B, T, 3, S, S]
-  per_frame = np.concatenate(
-    [np.log1p(lap_var)[:, :, None], cell_means(grad, grid)[:, :, None], cell_means(lab, grid)],
-    axis=2,
-  )  # [B, T, 5, g, g]
+  lab_cells = cell_means(lab, grid)  # [B, T, 3, g, g]
+  per_frame = {  # [B, T, g, g] each
+    "log_lap_var": np.log1p(lap_var),
+    "grad": cell_means(grad, grid),
+    "L": lab_cells[:, :, 0],
+    "a": lab_cells[:, :, 1],
+    "b": lab_cells[:, :, 2],
+  }
   if t > 1:
-    diff = cell_means(np.abs(y[:, 1:] - y[:, :-1]), grid)  # [B, T-1, g, g]
+    per_frame_pair = cell_means(np.abs(y[:, 1:] - y[:, :-1]), grid)  # [B, T-1, g, g]
   else:
-    diff = np.zeros([b, 1, grid, grid], np.float32)
-  out = [per_frame.mean(1), per_frame.std(1), diff.mean(1)[:, None], diff.std(1)[:, None]]
-  return np.concatenate(out, axis=1).reshape(b, -1).astype(np.float32)
+    per_frame_pair = np.zeros([b, 1, grid, grid], np.float32)
+  blocks = {}
+  for stat in ("mean", "std"):
+    for name, x in (*per_frame.items(), ("diff", per_frame_pair)):
+      blocks[f"{name}_{stat}"] = getattr(x, stat)(1)
+  return np.stack([blocks[k] for k in GRID_BLOCKS], 1).reshape(b, -1).astype(np.float32)
 
 
 def face_box(size: int, margin: float) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from tests.conftest import REPO
 BASELINES = ("grid_logreg", "face_edge_ratio", "brightness_flicker")
 
 
-def _main(workdir: Path, data_dir: Path, baseline: str) -> None:
+def _main(workdir: Path, data_dir: Path, baseline: str, *extra: str) -> None:
   """`python -m ddf.baselines ...` in process, on the tiny dataset (flags reset afterwards)."""
   from absl import flags
 
@@ -37,6 +37,7 @@ def _main(workdir: Path, data_dir: Path, baseline: str) -> None:
     str(workdir),
     "--baseline",
     baseline,
+    *extra,
   ]
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(sys, "argv", argv)  # config_flags reads its overrides from sys.argv
@@ -223,3 +224,24 @@ def test_feature_groups_find_the_cue_that_separates():
   # The fakes differ in chroma alone: colour must separate them, texture and change must not.
   assert aucs["colour"]["test"] > 0.95 and aucs["colour"]["C"] in baselines_lib.C_GRID
   assert aucs["texture"]["test"] < 0.75 and aucs["change"]["test"] < 0.75
+
+
+def test_feature_groups_flag_stores_each_groups_aucs(runs, tiny_dataset, tmp_path):
+  """`--feature_groups` through the CLI: every group's val / test AUC and C land in the eval
+  reports' `baseline_params`, and the full baseline's own AUCs are those of the run without it."""
+  from ddf import baselines_lib
+
+  _main(tmp_path / "groups", tiny_dataset[1], "grid_logreg", "--feature_groups")
+  for split in ("val", "test"):
+    with_groups = json.loads(
+      (tmp_path / "groups" / "eval" / f"faceforensics_{split}.json").read_text()
+    )
+    plain = json.loads((runs["grid_logreg"] / "eval" / f"faceforensics_{split}.json").read_text())
+    groups = with_groups["baseline_params"]["feature_groups"]
+    assert set(groups) == set(baselines_lib.FEATURE_GROUPS)
+    for got in groups.values():
+      assert set(got) == {"val", "test", "C"} and got["C"] in baselines_lib.C_GRID
+    assert with_groups["video_auc"] == plain["video_auc"]
+    assert "feature_groups" not in plain["baseline_params"]
+  with pytest.raises(ValueError, match="feature groups"):
+    _main(tmp_path / "edge", tiny_dataset[1], "face_edge_ratio", "--feature_groups")
