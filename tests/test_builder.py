@@ -94,6 +94,7 @@ def test_report_written_beside_dataset(tiny_dataset):
   report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
   assert report["splits"]["train"]["built"] == builder.info.splits["train"].num_examples
   assert report["splits"]["train"]["missing"] == 0
+  assert report["detect_every"] == 1  # faces detected on every stored frame (the default)
 
 
 def _subset_tree(src: Path, dst: Path, pairs_per_split: int = 1) -> Path:

@@ -329,6 +329,8 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     video_report.add_records(report, records)
     shutil.rmtree(parts, ignore_errors=True)
     report["beam"] = {"runner": runner, "workers": workers}
+    # How faces were found: not in the config name, so recorded here (1 = every stored frame).
+    report["detect_every"] = self.build_options.detect_every
     video_report.finish(report, time.time() - start)
     path = Path(self.data_dir) / REPORT_NAME
     path.write_text(json.dumps(report, indent=1))

@@ -97,9 +97,10 @@ class FacePipeline:
     detect_min_face: smallest side, in detection-image pixels, that a face of `min_face_size` may
       be shrunk to (24: R-Net's input size; MTCNN's P-Net window, 12, is its hard limit).
     detect_every: run the full detector on every k-th frame of each run of consecutive frames
-      (and on its last frame) only; in between, the kept track's box is interpolated from the
-      neighbouring key frames and refined by O-Net alone (`MTCNN.refine`). Frames where the
-      refined box is not a face fall back to the full detector. 1: every frame.
+      (and on its last frame) only; in between, every face of the key frame before is tracked
+      forward one frame at a time, its previous box refined by O-Net alone (`MTCNN.refine`).
+      Frames after a key frame without a face, or after O-Net lost a face, fall back to the
+      full detector. 1: every frame.
   """
 
   def __init__(
