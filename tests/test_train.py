@@ -76,4 +76,8 @@ def test_eight_device_mesh_matches_single_device(reference, tiny_dataset, tmp_pa
   ref, got = runs.losses(reference), runs.losses(tmp_path / "mesh")
   assert ref.keys() == got.keys()
   np.testing.assert_allclose(list(got.values()), list(ref.values()), atol=1e-5, rtol=0)
-  runs.assert_params_close(runs.params(tmp_path / "mesh"), runs.params(reference), atol=1e-5)
+  # The sharded step sums in another order, and Adam's m / sqrt(v) magnifies the rounding of
+  # near-zero gradients: after the run the parameters differed by under 1e-5 where this test was
+  # written and by 1.5e-5 on an AVX-512 Intel Xeon (XLA compiles for each CPU's instruction set).
+  # A sharding mistake shows in the losses above.
+  runs.assert_params_close(runs.params(tmp_path / "mesh"), runs.params(reference), atol=1e-4)
