@@ -335,6 +335,59 @@ def test_key_frames_every_k_th_of_each_run():
     FacePipeline(detect_every=0, detector=object())
 
 
+class _ScriptedDetector:
+  """A stand-in MTCNN: the full detector finds a face (and, on frame 0, a weaker second box that
+  overlaps it); O-Net's refinement pulls every box onto the face, except in `lost` frames."""
+
+  nms_thresholds = (0.5, 0.7, 0.7, 0.7)
+  face = np.array([20.0, 20.0, 60.0, 60.0], np.float32)
+
+  def __init__(self, lost=()):
+    self.lost = set(lost)
+    self.detected: list[int] = []  # frames the full detector ran on, in call order
+
+  def detect(self, images, min_face_size=None, thresholds=None):
+    out = []
+    for image in images:
+      frame = int(image[0, 0, 0])  # each test frame carries its index in its first pixel
+      self.detected.append(frame)
+      boxes = [self.face] + ([self.face + [8, 4, 8, 4]] if frame == 0 else [])
+      out.append(
+        FaceDetections(
+          np.stack(boxes),
+          np.array([0.99, 0.8][: len(boxes)], np.float32),
+          np.zeros((len(boxes), 5, 2), np.float32),
+        )
+      )
+    return out
+
+  def refine(self, images, boxes, image_idx, threshold=None):
+    frames = np.array([int(images[i][0, 0, 0]) for i in image_idx])
+    k = len(frames)
+    is_face = np.array([f not in self.lost for f in frames])
+    return np.tile(self.face, (k, 1)), np.zeros((k, 5, 2), np.float32), np.full(k, 0.98), is_face
+
+
+def test_tracked_boxes_merge_when_they_meet_and_lost_faces_are_redetected():
+  """Key-frame tracking on a scripted detector: two boxes that O-Net pulls onto one face leave
+  one detection per frame (the face track stays whole), and a face O-Net loses sends the rest of
+  its gap, and only that, back to the full detector."""
+  frames = np.zeros((9, 80, 80, 3), np.uint8)
+  frames[:, 0, 0, 0] = np.arange(9)
+  scripted = _ScriptedDetector()
+  pipe = FacePipeline(
+    crop_size=32, detect_max_side=None, min_face_size=12, detect_every=4, detector=scripted
+  )
+  dets = pipe.detect(frames)
+  assert scripted.detected == [0, 4, 8]
+  assert [len(d) for d in dets] == [2, 1, 1, 1, 1, 1, 1, 1, 1]
+  assert pipe.track_and_align(frames, dets).face_found.all()
+  lost = _ScriptedDetector(lost={6})
+  pipe.detector = lost
+  pipe.detect(frames)
+  assert lost.detected == [0, 4, 8, 6, 7]  # key frames, then the lost face's frames
+
+
 class _CountingDetector(MTCNN):
   """MTCNN that counts the images its full detector sees (O-Net refinement not counted)."""
 

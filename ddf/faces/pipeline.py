@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ddf.faces import align as align_lib
+from ddf.faces import boxes as box_lib
 from ddf.faces.mtcnn import MTCNN, FaceDetections
 from ddf.faces.track import FaceTrack, track_faces
 
@@ -237,19 +238,27 @@ class FacePipeline:
       new_boxes, landmarks, scores, is_face = self.detector.refine(
         images[used], boxes[alive], idx, self.thresholds[2]
       )
-      for n, j in enumerate(alive):
-        t = int(frames[n])
-        if not is_face[n]:  # lost: the rest of this gap goes to the full detector.
-          retry += range(t, end[faces[j][0]])
+      survivors = []
+      for t in used:
+        here = [n for n in range(len(alive)) if frames[n] == t]
+        lost = [n for n in here if not is_face[n]]
+        for n in lost:  # the rest of this gap goes to the full detector.
+          retry += range(int(t), end[faces[alive[n]][0]])
+        found = [n for n in here if is_face[n]]
+        if not found:
           continue
-        boxes[j] = new_boxes[n]
-        d = dets[t]
-        boxes_t = np.concatenate([d.boxes, new_boxes[n : n + 1]])
-        scores_t = np.concatenate([d.scores, scores[n : n + 1]])
-        points_t = np.concatenate([d.landmarks, landmarks[n : n + 1]])
-        order = np.argsort(-scores_t, kind="stable")
-        dets[t] = FaceDetections(boxes_t[order], scores_t[order], points_t[order])
-      alive = [j for n, j in enumerate(alive) if is_face[n]]
+        # Two tracks that converged on one face are one face: MTCNN's last NMS ("min" overlap).
+        keep = [
+          found[i]
+          for i in box_lib.nms(
+            new_boxes[found], scores[found], self.detector.nms_thresholds[3], "min"
+          )
+        ]
+        dets[int(t)] = FaceDetections(new_boxes[keep], scores[keep], landmarks[keep])
+        for n in keep:
+          boxes[alive[n]] = new_boxes[n]
+        survivors += [alive[n] for n in keep]
+      alive = sorted(survivors)
     return np.unique(np.asarray(retry, np.int64))
 
   def track_and_align(
