@@ -423,11 +423,12 @@ def test_detect_every_tracks_faces_between_key_frames(detector, astronaut):
   np.testing.assert_array_equal(keyed_pipe.key_frames(13, indices), [0, 4, 8, 9, 12])
   assert every.face_found.all() and keyed.face_found.all() and not keyed.interpolated.any()
 
-  def frame_points(res):  # crop landmarks mapped back through the inverse of each crop's warp
-    inv = [cv2.invertAffineTransform(m.astype(np.float64)) for m in res.matrices]
-    return np.stack([_affine(p, m) for p, m in zip(res.landmarks, inv, strict=True)])
+  from ddf.data.ffpp_examples import frame_landmarks
 
-  lm_err = np.abs(frame_points(keyed) - frame_points(every))
+  lm_err = np.abs(
+    frame_landmarks(keyed.landmarks, keyed.matrices)
+    - frame_landmarks(every.landmarks, every.matrices)
+  )
   assert lm_err.max() < 3.0 and lm_err.mean() < 1.0, (lm_err.max(), lm_err.mean())
   box_err = np.abs(keyed.boxes - every.boxes)
   assert box_err.max() < 10.0 and box_err.mean() < 3.0, (box_err.max(), box_err.mean())
