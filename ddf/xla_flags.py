@@ -5,7 +5,7 @@
 XLA's own (Eigen) kernels instead of YNNPACK, while YNNPACK keeps the dot, elementwise and
 reduce fusions it is given by default. On the 2-core development CPU (jaxlib 0.10.2) this made
 ResNet50 1.4x faster forward and 1.5x faster per train step, in float32 with the same results
-within rounding (README, Figures: `benchmarks/bench_peers.py --ddf_xla_flags`). Turning every
+within rounding (README, Figures: `benchmarks/bench_peers.py --ddf_fast`, `benchmarks/bench_xla_cpu.py`). Turning every
 YNNPACK fusion off instead made the forward as fast but the train step 15% slower.
 
 Opt-in because it changes the floating-point rounding of every convolution, so a run with it is

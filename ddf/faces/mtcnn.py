@@ -411,7 +411,7 @@ class MTCNN:
     boxes: np.ndarray,
     image_idx: np.ndarray,
     threshold: float | None = None,
-  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """O-Net alone on given face boxes (e.g. a track's box carried over from a nearby frame).
 
     Args:
