@@ -338,21 +338,34 @@ def test_a_fake_shows_the_same_face_as_its_target(tmp_path):
   assert centre_grey(with_target) < 8 and centre_grey(real) > 20 and centre_grey(alone) > 20
 
 
-def test_detect_every_stores_the_faces_of_detecting_every_frame(tiny_tree):
-  """A build option that only saves work: with detect_every=3 the stored landmarks of a real
-  video (two windows of 4 frames) are within 2 px of detecting every frame."""
+def test_detect_every_stores_the_faces_of_detecting_every_frame(tiny_tree, monkeypatch):
+  """A build option that only saves work: with detect_every=3 the full detector sees 4 of the 8
+  stored frames of a real video (key frames 0 and 3 of each window of 4), and the stored
+  landmarks are within 2 px of detecting every frame."""
   from ddf.data.ffpp_layout import VideoEntry
 
   (path,) = sorted((tiny_tree / "original_sequences/youtube/c23/videos").glob("*.mp4"))[:1]
   entry = VideoEntry(path.stem, 0, "original", "c23", path.stem, path.stem, path)
-  stored = {}
+  from ddf.faces.mtcnn import MTCNN
+
+  counts = []
+  full_detect = MTCNN.detect
+
+  def counting_detect(self, images, **kwargs):
+    counts.append(len(images))
+    return full_detect(self, images, **kwargs)
+
+  monkeypatch.setattr(MTCNN, "detect", counting_detect)
+  stored, detected = {}, {}
   for k in (1, 3):
     options = ffpp_examples.ExampleOptions(
       frames_per_video=8, crop_size=64, sampling="windows", num_windows=2, detect_every=k
     )
+    counts.clear()
     result = ffpp_examples.make_example(entry, options)
     assert result.example is not None, result.skipped
-    stored[k] = result.track
+    stored[k], detected[k] = result.track, sum(counts)
+  assert detected == {1: 8, 3: 4}
   assert stored[3].face_found.all() and stored[1].face_found.all()
   err = np.abs(stored[3].landmarks - stored[1].landmarks)
   assert err.max() < 2.0, err.max()
