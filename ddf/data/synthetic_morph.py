@@ -94,17 +94,37 @@ def parents(name: str) -> list[str]:
   return name[len("morph:") :].rsplit(":", 1)[0].split("+")
 
 
-def extend(photos: Sequence[FacePhoto], count: int, rng: np.random.Generator) -> list[FacePhoto]:
+class MorphPool(Sequence[FacePhoto]):
+  """A split's photos followed by morphs of pairs of them; a morph is made on first access, so a
+  generator worker makes only the morphs of the identities it renders."""
+
+  def __init__(self, photos: Sequence[FacePhoto], recipes: Sequence[tuple[int, int, float]]):
+    self._photos = list(photos)
+    self._recipes = list(recipes)  # (index of photo a, index of photo b, weight of b)
+
+  def __len__(self) -> int:
+    return len(self._photos) + len(self._recipes)
+
+  @functools.cache  # noqa: B019 - one pool per split and seed, kept for the process anyway
+  def _morph(self, k: int) -> FacePhoto:
+    i, j, weight = self._recipes[k]
+    return morph(self._photos[i], self._photos[j], weight)
+
+  def __getitem__(self, index: int) -> FacePhoto:  # type: ignore[override]
+    index = range(len(self))[index]  # negative indices; IndexError past the end
+    n = len(self._photos)
+    return self._photos[index] if index < n else self._morph(index - n)
+
+
+def extend(photos: Sequence[FacePhoto], count: int, rng: np.random.Generator) -> MorphPool:
   """`photos` (one split's) followed by morphs of distinct pairs of them, `count` in all (just
-  `photos` when there are already enough)."""
-  out = list(photos)
+  `photos` when there are already enough); the morphs are made when first used."""
   n = len(photos)
-  if count <= n:
-    return out
   pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
   if count - n > len(pairs):
     raise ValueError(f"{n} photos make at most {len(pairs)} morphs; {count - n} are needed")
-  for k in rng.permutation(len(pairs))[: count - n]:
+  recipes = []
+  for k in rng.permutation(len(pairs))[: max(count - n, 0)]:
     i, j = pairs[k]
-    out.append(morph(photos[i], photos[j], float(rng.uniform(*WEIGHTS))))
-  return out
+    recipes.append((i, j, float(rng.uniform(*WEIGHTS))))
+  return MorphPool(photos, recipes)
