@@ -24,7 +24,7 @@ def get_model_config() -> ml_collections.ConfigDict:
   # Which context vectors feed the head: any subset of spatial, temporal, micro, micro_temporal.
   m.branches = ",".join(detector.BRANCHES)
   m.fusion = "concat"  # "concat" or "attention" (attention over the branch context vectors).
-  m.fusion_norm = False  # LayerNorm each branch's context vector before fusion.
+  m.fusion_norm = True  # LayerNorm each branch's context vector before fusion.
   m.spatial = ml_collections.ConfigDict(dataclasses.asdict(detector.SpatialConfig()))
   m.spatial.pretrained = ""  # directory written by `python -m ddf.weights` ("" = random init).
   m.temporal = ml_collections.ConfigDict(dataclasses.asdict(detector.TemporalConfig()))
@@ -183,7 +183,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c,
     batch_size=8,
     eval_batch_size=16,
-    learning_rate=2e-3,
+    learning_rate=5e-4,
     warmup_steps=20,
     num_train_steps=600,
     eval_every_steps=100,

@@ -350,7 +350,7 @@ def test_fusion_norm_puts_every_branch_on_one_scale(branches):
   """With fusion_norm, each branch's context enters the head zero-mean, unit-variance per clip,
   through a LayerNorm of its own (one per branch used, none otherwise)."""
   clips = _clips(b=3)
-  plain = build_detector(_cfg(branches=branches))
+  plain = build_detector(_cfg(branches=branches, fusion_norm=False))
   normed = build_detector(_cfg(branches=branches, fusion_norm=True))
   keys = {"params": jax.random.key(1), "dropout": jax.random.key(2)}
   plain_shapes = jax.eval_shape(lambda c: plain.init(keys, c, train=False), clips)

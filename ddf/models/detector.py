@@ -161,7 +161,7 @@ class FusionDetector(nn.Module):
   # orders of magnitude at initialisation (spatial ~7, micro_temporal ~0.005 on the embedded
   # data); without it the four-branch model first shrinks the largest to cancel its random
   # logits, collapses to a constant output and stalls (README, "the full model's stall").
-  fusion_norm: bool = False
+  fusion_norm: bool = True
   spatial: SpatialConfig = SpatialConfig()
   temporal: TemporalConfig = TemporalConfig()
   micro: MicroConfig = MicroConfig()
@@ -179,6 +179,7 @@ class FusionDetector(nn.Module):
     return cls(
       branches=parse_branches(c["branches"]),
       fusion=c["fusion"],
+      # A run directory written before fusion_norm existed was trained without it.
       fusion_norm=bool(c.get("fusion_norm", False)),
       spatial=_sub_config(SpatialConfig, spatial),
       temporal=_sub_config(TemporalConfig, c["temporal"]),
