@@ -418,3 +418,20 @@ def test_morphed_pool_gives_each_id_its_own_identity_from_its_splits_photos():
   assert sources["val"].isdisjoint(sources["test"])
   again = synthetic._photo_assignment.__wrapped__((), pairs, 0, "morphed")
   assert [g[k].name for g, k in again.values()] == [g[k].name for g, k in morphed.values()]
+
+
+def test_morph_pool_makes_each_morph_once_and_only_when_asked(monkeypatch):
+  """A generator worker renders a few identities: the pool must not morph every pair up front."""
+  from ddf.data import synthetic_morph as morphs
+
+  made = []
+  monkeypatch.setattr(morphs, "morph", lambda a, b, w: made.append((a, b, w)) or f"{a}+{b}")
+  pool = morphs.extend(["p0", "p1", "p2"], 5, np.random.default_rng(0))
+  assert len(pool) == 5 and made == []
+  assert pool[1] == "p1" and made == []
+  first = pool[4]
+  assert len(made) == 1 and pool[4] == first and pool[-1] == first and len(made) == 1
+  assert set(first.split("+")) < {"p0", "p1", "p2"} and 0.35 <= made[0][2] <= 0.65
+  with pytest.raises(IndexError):
+    pool[5]
+  assert len(morphs.extend(["p0", "p1"], 2, np.random.default_rng(0))) == 2
