@@ -304,9 +304,12 @@ def test_precomputed_features_match_frames(highpass):
   np.testing.assert_allclose(l_feats, l_frames, rtol=1e-5, atol=1e-5)
   g_frames, g_feats = nn.meta.unbox(g_frames), nn.meta.unbox(g_feats)
   assert set(g_feats) == set(g_frames)
+  # rtol 1e-3: the two paths round the backbone differently (~1e-7), and the default fusion_norm
+  # divides each branch's context by its spread (micro_temporal's is ~0.005 at init), which
+  # turns that into up to 3e-4 in a few gradient entries (measured); a wrong path is off by O(1).
   for name in g_frames:
     jax.tree.map(
-      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6),
       g_feats[name],
       g_frames[name],
     )
