@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from configs.default import get_config, get_mesh_config
@@ -378,3 +379,34 @@ def test_fusion_norm_puts_every_branch_on_one_scale(branches):
     # (LayerNorm eps 1e-6 shrinks the tiniest contexts, ~0.005 at init, by under 1%)
     np.testing.assert_allclose(x.std(-1), 1.0, rtol=2e-2, err_msg=name)
   assert logits.shape == (3,) and np.all(np.isfinite(np.asarray(logits)))
+
+
+def test_zero_init_head_starts_at_a_constant_logit_and_learns_from_the_first_step():
+  """head.zero_init (the default outside the tiny test variant): the untrained model outputs its
+  bias (0) for every clip, so only the logit layer gets a gradient at step 0; without it the
+  logits vary across clips."""
+  clips = _clips(b=3)
+  zero = build_detector(_cfg(**{"head.zero_init": True}))
+  assert zero.head.zero_init and not build_detector(_cfg()).head.zero_init
+  v = _init(zero, clips)
+  logits, _ = jax.jit(lambda v, c: zero.apply(v, c, train=False))(v, clips)
+  np.testing.assert_array_equal(np.asarray(logits), 0.0)
+
+  def loss(params):
+    (lg, _), _ = zero.apply(
+      {**v, "params": params},
+      clips,
+      train=True,
+      rngs={"dropout": jax.random.key(0)},
+      mutable=["batch_stats"],
+    )
+    return jnp.mean((lg - jnp.array([1.0, -1.0, 1.0])) ** 2)
+
+  grads = nn.meta.unbox(jax.jit(jax.grad(loss))(v["params"]))
+  norms = {k: float(optax.tree.norm(g)) for k, g in grads.items()}
+  assert norms.pop("logit") > 0 and not any(norms.values()), norms
+  random_head = build_detector(_cfg(**{"head.zero_init": False}))
+  logits, _ = jax.jit(lambda v, c: random_head.apply(v, c, train=False))(
+    _init(random_head, clips), clips
+  )
+  assert np.ptp(np.asarray(logits)) > 0

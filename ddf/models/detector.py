@@ -121,10 +121,13 @@ class MicroConfig:
 
 @dataclasses.dataclass(frozen=True)
 class HeadConfig:
-  """Fusion head: hidden widths and dropout."""
+  """Fusion head: hidden widths and dropout; `zero_init` starts the logit layer's kernel at zero
+  (as big_vision's `head_zeroinit`): the first steps then need not cancel random initial logits,
+  which is what pushes the four-branch model into its constant-output stall (README, Quickstart)."""
 
   hidden: tuple[int, ...] = (256, 128, 64)
   dropout: float = 0.5
+  zero_init: bool = True
 
 
 def _sub_config(cls: type, fields: Any) -> Any:
@@ -297,7 +300,7 @@ class FusionDetector(nn.Module):
     for k, d in enumerate(self.head.hidden):
       z = nn.relu(layers.dense(d, dtype=dtype, name=f"head_{k}")(z))
       z = nn.Dropout(self.head.dropout, deterministic=not train)(z)
-    logits = layers.dense(1, dtype=dtype, name="logit")(z)[..., 0]
+    logits = layers.dense(1, zero_init=self.head.zero_init, dtype=dtype, name="logit")(z)[..., 0]
     return logits.astype(jnp.float32), aux
 
 

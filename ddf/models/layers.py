@@ -90,16 +90,19 @@ def dense(
   features: int,
   *,
   use_bias: bool = True,
+  zero_init: bool = False,
   dtype: Dtype = jnp.float32,
   name: str | None = None,
 ) -> nn.Dense:
-  """Dense layer with `('embed', 'mlp')` kernel and `('mlp',)` bias."""
+  """Dense layer with `('embed', 'mlp')` kernel and `('mlp',)` bias; `zero_init` starts the kernel
+  at zero (a classifier layer that outputs its bias until the first update)."""
+  kernel_init = nn.initializers.zeros_init() if zero_init else nn.initializers.lecun_normal()
   return nn.Dense(
     features,
     use_bias=use_bias,
     dtype=dtype,
     param_dtype=jnp.float32,
-    kernel_init=_p(nn.initializers.lecun_normal(), DENSE_KERNEL_AXES),
+    kernel_init=_p(kernel_init, DENSE_KERNEL_AXES),
     bias_init=_p(nn.initializers.zeros_init(), DENSE_BIAS_AXES),
     name=name,
   )
