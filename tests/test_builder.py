@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -475,3 +476,60 @@ def test_beam_options_local_by_default_else_as_given(monkeypatch):
   assert not video_beam.runs_in_this_process(given)
   flags = given.get_all_options(drop_default=True)
   assert flags["flink_master"] == "host:8081" and flags["environment_type"] == "DOCKER"
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+  """`gs://` served by an in-memory fsspec file system, through the same `etils.epath` layer that
+  TFDS and ddf use for buckets (no network here; in production gcsfs or TensorFlow serve it)."""
+  from etils.epath import backend, gpath
+  from fsspec.implementations.memory import MemoryFileSystem
+
+  class InMemoryBucket(MemoryFileSystem):
+    protocol = ("gs", "gcs")
+    store: dict = {}
+    pseudo_dirs = [""]
+
+  from fsspec.registry import _registry
+
+  for p in InMemoryBucket.protocol:
+    monkeypatch.setitem(_registry, p, InMemoryBucket)
+  # epath prefers TensorFlow's gfile for buckets when TensorFlow is installed (it is, for Keras).
+  monkeypatch.setattr(gpath, "_is_tf_installed", lambda: False)
+  backend.fsspec_backend._get_filesystem.cache_clear()
+  yield "gs://ddf-test-bucket"
+  backend.fsspec_backend._get_filesystem.cache_clear()
+
+
+def test_a_download_in_a_bucket_builds_like_a_local_one(tiny_tree, tiny_dataset, bucket, tmp_path):
+  from etils import epath
+
+  from ddf.data.video import VideoError, read_frames
+
+  local = _subset_tree(tiny_tree, tmp_path / "manual")
+  remote = epath.Path(bucket) / "FaceForensics++"
+  for path in sorted(p for p in local.rglob("*") if p.is_file()):
+    (remote / path.relative_to(local).as_posix()).write_bytes(path.read_bytes())
+  a, b = read_split_pairs(local, "val")[0]
+  missing = remote / "manipulated_sequences/FaceSwap/c23/videos" / f"{b}_{a}.mp4"
+  missing.unlink()
+  with pytest.raises(VideoError, match=re.escape(f"Video file not found: '{missing}'")):
+    read_frames(str(missing), 4)
+
+  builder = build.get_builder(
+    tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1, num_windows=1
+  )
+  build.build(builder, str(remote))
+  report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
+  assert report["manual_dir"] == str(remote)
+  assert report["splits"]["val"]["missing_files"] == [str(missing)]
+  assert report["splits"]["train"]["missing"] == report["splits"]["test"]["missing"] == 0
+  # Every video of the bucket's splits stored exactly as the local build of the whole tree did.
+  local_build, _ = tiny_dataset
+  for split in ("train", "val", "test"):
+    got = _records_by_key(builder, split)
+    want = _records_by_key(local_build, split)
+    gone = {("FaceSwap", f"{b}_{a}")} if split == "val" else set()
+    assert set(got) == _expected(local, split) - gone
+    for key, record in got.items():
+      assert record == want[key], (split, key)

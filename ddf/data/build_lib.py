@@ -17,6 +17,7 @@ from typing import Any
 import ml_collections
 import tensorflow_datasets as tfds
 
+from ddf.data import storage
 from ddf.data.celeb_df import CelebDf
 from ddf.data.deeper_forensics import DeeperForensics
 from ddf.data.dfd import Dfd
@@ -76,7 +77,7 @@ def get_builder(
   registered = cls.builder_configs.get(cfg.name)
   builder = cls(
     config=cfg.name if registered is not None else cfg,
-    data_dir=os.path.expanduser(str(data_dir)),
+    data_dir=os.fspath(storage.as_path(data_dir)),
     file_format="array_record",
   )
   builder.build_options = BuildOptions(
@@ -90,11 +91,11 @@ def get_builder(
 
 def build(builder: VideoBuilder, manual_dir: str | os.PathLike) -> VideoBuilder:
   """Builds the dataset from `manual_dir` unless it is already there."""
-  manual_dir = Path(os.path.expanduser(str(manual_dir)))
+  manual_dir = storage.as_path(manual_dir)
   builder.check_manual_dir(manual_dir)
   builder.download_and_prepare(
     file_format="array_record",
-    download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)),
+    download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)),
   )
   return builder
 
@@ -132,9 +133,7 @@ def data_dirs(data: ml_collections.ConfigDict) -> tuple[Path, Path]:
   """(manual_dir, data_dir) a config reads: as given, or per synthetic settings."""
   if data.get("synthetic", False):
     return synthetic_dirs(data)
-  return Path(os.path.expanduser(str(data.manual_dir))), Path(
-    os.path.expanduser(str(data.data_dir))
-  )
+  return storage.as_path(data.manual_dir), storage.as_path(data.data_dir)
 
 
 def stored_options(data: Any) -> dict[str, Any]:

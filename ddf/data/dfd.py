@@ -11,8 +11,9 @@ missing. A fake is cropped with its target's face track when both have as many f
 
 from __future__ import annotations
 
-from pathlib import Path
+from etils.epath import Path
 
+from ddf.data import storage
 from ddf.data.ffpp_layout import REAL, VideoEntry
 from ddf.data.video_builder import VideoBuilder
 
@@ -37,11 +38,11 @@ Build config `c23`, `c40` or `raw` for the compression you downloaded. Every vid
 
 
 def reals_dir(manual_dir: Path, compression: str) -> Path:
-  return Path(manual_dir) / "original_sequences" / "actors" / compression / "videos"
+  return storage.as_path(manual_dir) / "original_sequences" / "actors" / compression / "videos"
 
 
 def fakes_dir(manual_dir: Path, compression: str) -> Path:
-  return Path(manual_dir) / "manipulated_sequences" / METHOD / compression / "videos"
+  return storage.as_path(manual_dir) / "manipulated_sequences" / METHOD / compression / "videos"
 
 
 def parse_fake(video_id: str) -> tuple[str, str]:

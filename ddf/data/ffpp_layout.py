@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
+
+from etils.epath import Path
+
+from ddf.data import storage
 
 CLASSIC_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 OPTIONAL_METHODS = ("FaceShifter",)
@@ -53,7 +56,7 @@ def parse_methods(methods: str | tuple[str, ...] | list[str]) -> tuple[str, ...]
 
 def read_split_pairs(manual_dir: Path, split: str) -> list[tuple[str, str]]:
   """Reads `<manual_dir>/splits/<split>.json`: a list of [target, source] id pairs."""
-  path = Path(manual_dir) / "splits" / f"{split}.json"
+  path = storage.as_path(manual_dir) / "splits" / f"{split}.json"
   if not path.exists():
     raise FileNotFoundError(
       f"Missing FF++ split file {path}. Copy the `dataset/splits` folder of the FaceForensics "
@@ -71,13 +74,23 @@ def read_split_pairs(manual_dir: Path, split: str) -> list[tuple[str, str]]:
 
 def real_video_path(manual_dir: Path, video_id: str, compression: str) -> Path:
   return (
-    Path(manual_dir) / "original_sequences" / "youtube" / compression / "videos" / f"{video_id}.mp4"
+    storage.as_path(manual_dir)
+    / "original_sequences"
+    / "youtube"
+    / compression
+    / "videos"
+    / f"{video_id}.mp4"
   )
 
 
 def fake_video_path(manual_dir: Path, method: str, video_id: str, compression: str) -> Path:
   return (
-    Path(manual_dir) / "manipulated_sequences" / method / compression / "videos" / f"{video_id}.mp4"
+    storage.as_path(manual_dir)
+    / "manipulated_sequences"
+    / method
+    / compression
+    / "videos"
+    / f"{video_id}.mp4"
   )
 
 

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import grain.python as grain
@@ -28,8 +27,9 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 from absl import flags
+from etils.epath import Path
 
-from ddf.data import perturb, sbi
+from ddf.data import perturb, sbi, storage
 from ddf.data import sampling as sampling_lib
 from ddf.data.augment import augment_clip
 from ddf.data.ffpp_examples import decode_jpeg
@@ -100,7 +100,7 @@ def write_index(builder: tfds.core.DatasetBuilder) -> Path:
   for split in builder.info.splits:
     source = RecordSource(builder, split, use_index=False)
     splits[split] = [index_entry(source[i]) for i in range(len(source))]
-  path = Path(builder.data_dir) / INDEX_NAME
+  path = storage.as_path(builder.data_dir) / INDEX_NAME
   path.write_text(json.dumps({"format": INDEX_FORMAT, "splits": splits}))
   return path
 
@@ -115,7 +115,7 @@ class RecordSource(grain.RandomAccessDataSource):
     config = builder.builder_config.name if builder.builder_config else ""
     self._name = f"{builder.name}/{config}:{split}"
     self._data_dir = str(builder.data_dir)
-    self._index_path = Path(builder.data_dir) / INDEX_NAME if use_index else None
+    self._index_path = storage.as_path(builder.data_dir) / INDEX_NAME if use_index else None
     self._split = split
     self._index: list[dict[str, Any]] | None = None
     self._source = builder.as_data_source(

@@ -10,15 +10,16 @@ published test sets (FF++ c23 test: 140 reals, 560 fakes).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
+
+from ddf.data import storage
 
 REPORT_NAME = "build_report.json"
 
 
 def build_report(builder: Any) -> dict[str, Any] | None:
   """The build report beside a built dataset, if it has one."""
-  path = Path(builder.data_dir) / REPORT_NAME
+  path = storage.as_path(builder.data_dir) / REPORT_NAME
   return json.loads(path.read_text()) if path.exists() else None
 
 

@@ -14,6 +14,8 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from ddf.data import storage
+
 __all__ = ["VideoError", "VideoFrames", "read_frames", "sample_indices", "write_video"]
 
 
@@ -53,11 +55,15 @@ def sample_indices(total: int, num_frames: int | None) -> np.ndarray:
   return np.linspace(0, total - 1, num_frames).round().astype(np.int32)
 
 
+def _not_found(path: str) -> VideoError:
+  return VideoError(
+    f"Video file not found: {path!r}. Check the path (and the dataset's manual_dir)."
+  )
+
+
 def _open(path: str) -> cv2.VideoCapture:
   if not os.path.exists(path):
-    raise VideoError(
-      f"Video file not found: {path!r}. Check the path (and the dataset's manual_dir)."
-    )
+    raise _not_found(path)
   if os.path.isdir(path):
     raise VideoError(f"Expected a video file but {path!r} is a directory.")
   cap = cv2.VideoCapture(path)
@@ -170,6 +176,17 @@ def read_frames(
     VideoError: missing, unreadable or corrupt file, or a video with zero frames.
   """
   path = os.fspath(path)
+  if storage.is_remote(path):  # decoded from a temporary local copy; errors name the URL
+    try:
+      with storage.local_copy(path) as local:
+        try:
+          return read_frames(local, num_frames, sampler=sampler)
+        except VideoError as e:
+          raise VideoError(str(e).replace(local, path)) from None
+    except FileNotFoundError:
+      raise _not_found(path) from None
+    except OSError as e:
+      raise VideoError(f"Cannot read video {path!r}: {type(e).__name__}: {e}") from None
   if num_frames is None and sampler is None:
     frames, fps = _read_all(path)
     if not frames:

@@ -14,8 +14,9 @@ makes only the others. A build that completes removes the cache.
 Where it runs (`pipeline_options`): without options, on this machine with Beam's DirectRunner,
 in this process for one worker or in `multi_processing` mode for more; with
 `--beam_pipeline_options` (the `tfds build` flag, or `python -m ddf.data.build`), on whatever
-runner they name (Flink, Spark; README "Building on a cluster": the videos and the output
-must be on a file system every worker mounts, so not Dataflow yet).
+runner they name (Flink, Spark; README "Building on a cluster"). The videos may be in a bucket
+(`gs://`, `s3://`; `ddf.data.storage`); the output must be on a file system every worker mounts,
+as TFDS writes ArrayRecord shards through local file calls.
 """
 
 from __future__ import annotations
@@ -27,13 +28,12 @@ import os
 import pickle
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from ddf.data import ffpp_examples, video_report
+from ddf.data import ffpp_examples, storage, video_report
 from ddf.data.ffpp_layout import VideoEntry
 
 REPORT_PARTS = "build_report_parts"  # folder of per-video report records (removed when summed).
@@ -103,7 +103,7 @@ class ResultCache:
   """
 
   def __init__(self, root: str | os.PathLike):
-    self.root = Path(root)
+    self.root = storage.as_path(root)
 
   def digest(
     self,
@@ -111,10 +111,10 @@ class ResultCache:
     options: ffpp_examples.ExampleOptions,
     target: ffpp_examples.TargetTrack | None,
   ) -> str:
-    stat = entry.path.stat()
+    stat = storage.as_path(entry.path).stat()
     h = hashlib.sha256(
       repr(
-        (entry.key, str(entry.path), stat.st_size, stat.st_mtime_ns, dataclasses.astuple(options))
+        (entry.key, str(entry.path), stat.length, stat.mtime, dataclasses.astuple(options))
       ).encode()
     )
     if target is not None:

@@ -19,16 +19,16 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
-import shutil
+import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
+from etils.epath import Path
 
-from ddf.data import ffpp_examples, video_beam, video_report
+from ddf.data import ffpp_examples, storage, video_beam, video_report
 from ddf.data import sampling as sampling_lib
 from ddf.data.ffpp_layout import VideoEntry
 from ddf.data.provenance import REPORT_NAME
@@ -245,7 +245,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    manual_dir = Path(dl_manager.manual_dir)
+    manual_dir = storage.as_path(dl_manager.manual_dir)
     cfg = self.builder_config
     self._report = video_report.new_report(
       manual_dir, cfg.name, str(self.version), {k: getattr(cfg, k) for k in self.DATA_OPTIONS}
@@ -274,7 +274,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       split,
       entries,
       self.example_options(),
-      str(Path(self.data_dir) / video_beam.REPORT_PARTS),
+      os.fspath(storage.as_path(self.data_dir) / video_beam.REPORT_PARTS),
       worker_process=not video_beam.runs_in_this_process(self._beam_options),
       cache_dir=self._cache_dir,
     )
@@ -299,7 +299,9 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       )
     self._beam_options = config.beam_options
     # Beside the dataset's folder (TFDS builds in a temporary one that a failure deletes).
-    self._cache_dir = str(Path(self.data_dir).parent / f"{self.version}.{video_beam.CACHE_SUFFIX}")
+    self._cache_dir = os.fspath(
+      storage.as_path(self.data_dir).parent / f"{self.version}.{video_beam.CACHE_SUFFIX}"
+    )
     runner, workers = video_beam.describe(config.beam_options)
     if config.beam_runner is not None:
       runner = type(config.beam_runner).__name__
@@ -308,10 +310,10 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       f"workers {workers}",
       flush=True,
     )
-    if Path(self._cache_dir).exists():
+    if storage.as_path(self._cache_dir).exists():
       print(f"Resuming: videos finished by an interrupted build are in {self._cache_dir}")
     super().download_and_prepare(*args, download_config=config, **kwargs)
-    shutil.rmtree(self._cache_dir, ignore_errors=True)  # complete: nothing to resume
+    storage.as_path(self._cache_dir).rmtree(missing_ok=True)  # complete: nothing to resume
     report = getattr(self, "_report", None)
     if report is None:
       return
@@ -319,7 +321,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     if self.info.file_format == tfds.core.FileFormat.ARRAY_RECORD:  # random access needed
       write_index(self)
-    parts = Path(self.data_dir) / video_beam.REPORT_PARTS
+    parts = storage.as_path(self.data_dir) / video_beam.REPORT_PARTS
     records = [
       json.loads(line)
       for path in sorted(parts.glob("*.jsonl"))
@@ -327,11 +329,11 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       if line.strip()
     ]
     video_report.add_records(report, records)
-    shutil.rmtree(parts, ignore_errors=True)
+    parts.rmtree(missing_ok=True)
     report["beam"] = {"runner": runner, "workers": workers}
     # How faces were found: not in the config name, so recorded here (1 = every stored frame).
     report["detect_every"] = self.build_options.detect_every
     video_report.finish(report, time.time() - start)
-    path = Path(self.data_dir) / REPORT_NAME
+    path = storage.as_path(self.data_dir) / REPORT_NAME
     path.write_text(json.dumps(report, indent=1))
     print(video_report.format_report(report, path, self.TITLE))
