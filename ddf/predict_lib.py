@@ -90,11 +90,12 @@ class Predictor:
 
   def faces_of(self, path: str | os.PathLike) -> dict[str, Any]:
     """Reads and aligns one video; raises `PredictError` for a file that cannot be scored."""
+    from ddf.data import storage
     from ddf.data.ffpp_examples import MIN_FACE_FRACTION, decode_jpeg, encode_jpeg
     from ddf.data.video import VideoError, read_frames
 
     name = os.fspath(path)
-    if not os.path.exists(name):
+    if not storage.as_path(name).exists():  # a local file or a bucket URL (gs://, s3://)
       raise PredictError("not_found", f"{name}: file not found; check the path.")
     try:
       video = read_frames(name, sampler=self.sampling.indices)
