@@ -31,6 +31,17 @@ def as_path(path: str | os.PathLike) -> epath.Path:
   return epath.Path(text if is_remote(text) else os.path.expanduser(text))
 
 
+def size_and_mtime(path: str | os.PathLike) -> tuple[int, int]:
+  """(bytes, modification time) of a file: nanoseconds for a local file, what the store reports
+  for a URL (seconds on most)."""
+  text = os.fspath(path)
+  if is_remote(text):
+    stat = epath.Path(text).stat()
+    return int(stat.length), int(stat.mtime)
+  stat = os.stat(text)
+  return stat.st_size, stat.st_mtime_ns
+
+
 @contextlib.contextmanager
 def local_copy(path: str | os.PathLike) -> Iterator[str]:
   """Yields a local file with the contents of `path`: `path` itself when it is local, else a

@@ -111,11 +111,9 @@ class ResultCache:
     options: ffpp_examples.ExampleOptions,
     target: ffpp_examples.TargetTrack | None,
   ) -> str:
-    stat = storage.as_path(entry.path).stat()
+    size, mtime = storage.size_and_mtime(entry.path)
     h = hashlib.sha256(
-      repr(
-        (entry.key, str(entry.path), stat.length, stat.mtime, dataclasses.astuple(options))
-      ).encode()
+      repr((entry.key, str(entry.path), size, mtime, dataclasses.astuple(options))).encode()
     )
     if target is not None:
       h.update(repr(target.total_frames).encode())
