@@ -109,3 +109,26 @@ def restore_on_host(state_dir: Path) -> dict:
   return checkpointer.restore(
     state_dir, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
   )
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+  """`gs://` served by an in-memory fsspec file system, through the same `etils.epath` layer that
+  TFDS and ddf use for buckets (no network here; in production gcsfs or TensorFlow serve it)."""
+  from etils.epath import backend, gpath
+  from fsspec.implementations.memory import MemoryFileSystem
+
+  class InMemoryBucket(MemoryFileSystem):
+    protocol = ("gs", "gcs")
+    store: dict = {}
+    pseudo_dirs = [""]
+
+  from fsspec.registry import _registry
+
+  for p in InMemoryBucket.protocol:
+    monkeypatch.setitem(_registry, p, InMemoryBucket)
+  # epath prefers TensorFlow's gfile for buckets when TensorFlow is installed (it is, for Keras).
+  monkeypatch.setattr(gpath, "_is_tf_installed", lambda: False)
+  backend.fsspec_backend._get_filesystem.cache_clear()
+  yield "gs://ddf-test-bucket"
+  backend.fsspec_backend._get_filesystem.cache_clear()

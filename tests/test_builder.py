@@ -478,29 +478,6 @@ def test_beam_options_local_by_default_else_as_given(monkeypatch):
   assert flags["flink_master"] == "host:8081" and flags["environment_type"] == "DOCKER"
 
 
-@pytest.fixture
-def bucket(monkeypatch):
-  """`gs://` served by an in-memory fsspec file system, through the same `etils.epath` layer that
-  TFDS and ddf use for buckets (no network here; in production gcsfs or TensorFlow serve it)."""
-  from etils.epath import backend, gpath
-  from fsspec.implementations.memory import MemoryFileSystem
-
-  class InMemoryBucket(MemoryFileSystem):
-    protocol = ("gs", "gcs")
-    store: dict = {}
-    pseudo_dirs = [""]
-
-  from fsspec.registry import _registry
-
-  for p in InMemoryBucket.protocol:
-    monkeypatch.setitem(_registry, p, InMemoryBucket)
-  # epath prefers TensorFlow's gfile for buckets when TensorFlow is installed (it is, for Keras).
-  monkeypatch.setattr(gpath, "_is_tf_installed", lambda: False)
-  backend.fsspec_backend._get_filesystem.cache_clear()
-  yield "gs://ddf-test-bucket"
-  backend.fsspec_backend._get_filesystem.cache_clear()
-
-
 def test_a_download_in_a_bucket_builds_like_a_local_one(tiny_tree, tiny_dataset, bucket, tmp_path):
   from etils import epath
 

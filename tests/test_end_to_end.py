@@ -238,6 +238,25 @@ def test_predict_scores_good_files_and_reports_bad_ones(run_dir, tiny_tree, tmp_
   assert len(list(viz.glob("*.png"))) == 2
 
 
+def test_predict_reads_a_video_url_as_it_reads_the_local_file(run_dir, tiny_tree, bucket, tmp_path):
+  from etils import epath
+
+  from ddf import predict
+
+  real = sorted((tiny_tree / "original_sequences").rglob("*.mp4"))[0]
+  url = epath.Path(bucket) / "videos" / real.name
+  url.write_bytes(real.read_bytes())
+  missing = url.parent / "no_such_video.mp4"
+  out = tmp_path / "pred.json"
+  argv = ["--workdir", str(run_dir), str(real), str(url), str(missing), "--json", str(out)]
+  assert predict.main(argv) == 1
+  local, remote, gone = json.loads(out.read_text())["videos"]
+  assert remote["file"] == str(url) and "error" not in remote
+  assert remote["probability_fake"] == local["probability_fake"]
+  assert remote["clip_scores"] == local["clip_scores"]
+  assert gone["error_kind"] == "not_found" and str(missing) in gone["error"]
+
+
 def test_predict_samples_and_detects_like_the_build(run_dir):
   from ddf import predict_lib
 
