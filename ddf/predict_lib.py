@@ -95,7 +95,7 @@ class Predictor:
     from ddf.data.video import VideoError, read_frames
 
     name = os.fspath(path)
-    if not storage.as_path(name).exists():  # a local file or a bucket URL (gs://, s3://)
+    if not storage.exists(name):  # a local file or a bucket URL (gs://, s3://)
       raise PredictError("not_found", f"{name}: file not found; check the path.")
     try:
       video = read_frames(name, sampler=self.sampling.indices)

@@ -24,6 +24,7 @@ from ddf import checkpoints as checkpoints_lib
 from ddf import eval_lib, sharding, train_step
 from ddf.context import Context
 from ddf.data import build_lib as data_build
+from ddf.data import storage
 from ddf.models import FusionDetector, build_detector
 
 
@@ -151,15 +152,15 @@ def find_builder(
         "Pass --data_dir, or build it (`python -m ddf.data.build`, see README)."
       )
     return builder
-  data_dir = os.path.expanduser(data_dir or str(data_build.data_dirs(config.data)[1]))
+  data_dir = os.fspath(storage.as_path(data_dir or data_build.data_dirs(config.data)[1]))
   want = (
     builder_config
     if builder_config is not None
     else (train_cfg if name == config.data.name else None)
   )
-  dirs = _dataset_dirs(Path(data_dir), name, want)
+  dirs = _dataset_dirs(storage.as_path(data_dir), name, want)
   if builder_config is None and not dirs:
-    dirs = _dataset_dirs(Path(data_dir), name, None)
+    dirs = _dataset_dirs(storage.as_path(data_dir), name, None)
   if len(dirs) == 1:
     return tfds.builder_from_directory(str(dirs[0]))
   if len(dirs) > 1:

@@ -127,7 +127,8 @@ def bucket(monkeypatch):
 
   for p in InMemoryBucket.protocol:
     monkeypatch.setitem(_registry, p, InMemoryBucket)
-  # epath prefers TensorFlow's gfile for buckets when TensorFlow is installed (it is, for Keras).
+  # epath prefers TensorFlow's gfile for buckets when TensorFlow is installed (it is, for Keras);
+  # this is what EPATH_USE_TF=false does (read once per process, hence the patch).
   monkeypatch.setattr(gpath, "_is_tf_installed", lambda: False)
   backend.fsspec_backend._get_filesystem.cache_clear()
   yield "gs://ddf-test-bucket"

@@ -478,7 +478,11 @@ def test_beam_options_local_by_default_else_as_given(monkeypatch):
   assert flags["flink_master"] == "host:8081" and flags["environment_type"] == "DOCKER"
 
 
-def test_a_download_in_a_bucket_builds_like_a_local_one(tiny_tree, tiny_dataset, bucket, tmp_path):
+def test_a_download_in_a_bucket_builds_like_a_local_one(
+  tiny_tree, tiny_dataset, bucket, tmp_path, monkeypatch
+):
+  import tempfile
+
   from etils import epath
 
   from ddf.data.video import VideoError, read_frames
@@ -496,7 +500,18 @@ def test_a_download_in_a_bucket_builds_like_a_local_one(tiny_tree, tiny_dataset,
   builder = build.get_builder(
     tmp_path / "tfds", "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1, num_windows=1
   )
+  copies = []  # the local copies a worker decodes (in this process: one worker, in memory)
+  mkstemp = tempfile.mkstemp
+
+  def recording_mkstemp(*args, **kwargs):
+    fd, path = mkstemp(*args, **kwargs)
+    copies.append(path)
+    return fd, path
+
+  monkeypatch.setattr(tempfile, "mkstemp", recording_mkstemp)
   build.build(builder, str(remote))
+  videos = [c for c in copies if os.path.basename(c).startswith("ddf_video_")]
+  assert len(videos) == 29 and not any(os.path.exists(c) for c in videos)  # 30 listed, 1 gone
   report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())
   assert report["manual_dir"] == str(remote)
   assert report["splits"]["val"]["missing_files"] == [str(missing)]

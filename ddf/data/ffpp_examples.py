@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ddf.data import sampling as sampling_lib
+from ddf.data import storage
 from ddf.data.ffpp_layout import VideoEntry
 
 # A video is stored when at least this fraction of its sampled frames has a detected face (which
@@ -195,7 +196,8 @@ def _faces(
 def make_example(
   entry: VideoEntry, options: ExampleOptions, target: TargetTrack | None = None
 ) -> ExampleResult:
-  """Reads, aligns and encodes one video (a fake with `target`'s track). Never raises."""
+  """Reads, aligns and encodes one video (a fake with `target`'s track). Raises only when a
+  video in a bucket could not be copied (a network error: the runner retries the video)."""
   from ddf.data.video import VideoError, read_frames
 
   result = ExampleResult(key=entry.key)
@@ -206,6 +208,8 @@ def make_example(
   except VideoError as e:
     result.skipped = f"unreadable: {e}"
   except Exception as e:  # noqa: BLE001 - a decoder bug must not abort a build.
+    if isinstance(e, OSError) and storage.is_remote(entry.path):
+      raise  # copying it from the bucket failed (network, full disk): the runner retries it
     result.skipped = f"unreadable: {entry.path}: {type(e).__name__}: {e}"
   result.worker = worker_stats()
   return result

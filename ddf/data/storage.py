@@ -1,28 +1,29 @@
 """Where dataset files live: local folders or buckets (`gs://`, `s3://`, `az://`), through the file
-system layer TFDS itself uses (`etils.epath`: TensorFlow's `tf.io.gfile` when TensorFlow is
-installed, else fsspec with gcsfs / s3fs / adlfs).
+system layer TFDS itself uses (`etils.epath`).
 
-Listing, reading and writing go through `as_path`; only the video decoder needs a local file, so a
-video in a bucket is copied to the worker's temporary folder for as long as it is decoded
-(`local_copy`).
+`epath` serves a bucket with TensorFlow's `tf.io.gfile` when TensorFlow is installed (it is, for
+Keras; GCS is built into it), else, or with `EPATH_USE_TF=false`, with fsspec and `gcsfs` / `s3fs`
+/ `adlfs` (install the one you need). Listing, reading and writing go through `as_path`; only the
+video decoder needs a local file, so a video in a bucket is copied to the worker's temporary folder
+for as long as it is decoded (`local_copy`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 
 from etils import epath
 
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+BUCKET_SCHEMES = ("gs://", "s3://", "az://")
 
 
 def is_remote(path: str | os.PathLike) -> bool:
-  """True for a URL (`gs://b/x.mp4`), False for a local path."""
-  return bool(_URL.match(os.fspath(path)))
+  """True for a bucket URL (`gs://b/x.mp4`, `s3://`, `az://`); anything else is a local path."""
+  return os.fspath(path).startswith(BUCKET_SCHEMES)
 
 
 def as_path(path: str | os.PathLike) -> epath.Path:
@@ -31,13 +32,29 @@ def as_path(path: str | os.PathLike) -> epath.Path:
   return epath.Path(text if is_remote(text) else os.path.expanduser(text))
 
 
+def exists(path: str | os.PathLike) -> bool:
+  """Whether the file or folder `path` (local, as given, or a bucket URL) exists."""
+  text = os.fspath(path)
+  return epath.Path(text).exists() if is_remote(text) else os.path.exists(text)
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+  """Deletes the folder `path` if it is there; errors are ignored (a leftover is harmless)."""
+  text = os.fspath(path)
+  if not is_remote(text):
+    shutil.rmtree(text, ignore_errors=True)
+    return
+  with contextlib.suppress(OSError):
+    epath.Path(text).rmtree(missing_ok=True)
+
+
 def size_and_mtime(path: str | os.PathLike) -> tuple[int, int]:
-  """(bytes, modification time) of a file: nanoseconds for a local file, what the store reports
-  for a URL (seconds on most)."""
+  """(bytes, modification time) of a file: nanoseconds for a local file; for a URL, what the
+  store reports (whole seconds, or 0 on stores that report none)."""
   text = os.fspath(path)
   if is_remote(text):
     stat = epath.Path(text).stat()
-    return int(stat.length), int(stat.mtime)
+    return int(stat.length), int(stat.mtime or 0)
   stat = os.stat(text)
   return stat.st_size, stat.st_mtime_ns
 
@@ -54,8 +71,7 @@ def local_copy(path: str | os.PathLike) -> Iterator[str]:
   fd, local = tempfile.mkstemp(prefix="ddf_video_", suffix=suffix)
   try:
     with os.fdopen(fd, "wb") as out, epath.Path(text).open("rb") as src:
-      while chunk := src.read(1 << 22):
-        out.write(chunk)
+      shutil.copyfileobj(src, out, 1 << 22)
     yield local
   finally:
     os.remove(local)

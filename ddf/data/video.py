@@ -185,8 +185,7 @@ def read_frames(
           raise VideoError(str(e).replace(local, path)) from None
     except FileNotFoundError:
       raise _not_found(path) from None
-    except OSError as e:
-      raise VideoError(f"Cannot read video {path!r}: {type(e).__name__}: {e}") from None
+    # Any other OSError (network, a full temporary folder) is not the video's fault: it propagates.
   if num_frames is None and sampler is None:
     frames, fps = _read_all(path)
     if not frames:

@@ -131,7 +131,7 @@ class ResultCache:
     self.root.mkdir(parents=True, exist_ok=True)
     tmp = self.root / f".{digest}.{uuid.uuid4().hex}.tmp"
     tmp.write_bytes(pickle.dumps(result))
-    tmp.rename(self.root / f"{digest}.pkl")
+    tmp.replace(self.root / f"{digest}.pkl")
 
 
 class MakeExamples(beam.DoFn):

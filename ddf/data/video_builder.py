@@ -254,9 +254,11 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     entries = {
       split: _first_of_each_key(es) for split, es in self.split_entries(manual_dir).items()
     }
-    present = {split: [e for e in es if e.path.exists()] for split, es in entries.items()}
-    for split, es in entries.items():
-      missing = [str(e.path) for e in es if not e.path.exists()]
+    present = {}
+    for split, es in entries.items():  # one existence check per video (a remote call on a bucket)
+      found = [storage.exists(e.path) for e in es]
+      present[split] = [e for e, ok in zip(es, found, strict=True) if ok]
+      missing = [str(e.path) for e, ok in zip(es, found, strict=True) if not ok]
       self._report["splits"][split] = video_report.split_report(len(es), missing)
     if not any(present.values()):
       example = next((e.path for es in entries.values() for e in es), "...")
@@ -310,10 +312,10 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       f"workers {workers}",
       flush=True,
     )
-    if storage.as_path(self._cache_dir).exists():
+    if storage.exists(self._cache_dir):
       print(f"Resuming: videos finished by an interrupted build are in {self._cache_dir}")
     super().download_and_prepare(*args, download_config=config, **kwargs)
-    storage.as_path(self._cache_dir).rmtree(missing_ok=True)  # complete: nothing to resume
+    storage.remove_tree(self._cache_dir)  # complete: nothing to resume
     report = getattr(self, "_report", None)
     if report is None:
       return
@@ -329,7 +331,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       if line.strip()
     ]
     video_report.add_records(report, records)
-    parts.rmtree(missing_ok=True)
+    storage.remove_tree(parts)
     report["beam"] = {"runner": runner, "workers": workers}
     # How faces were found: not in the config name, so recorded here (1 = every stored frame).
     report["detect_every"] = self.build_options.detect_every
