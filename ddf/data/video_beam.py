@@ -14,9 +14,8 @@ makes only the others. A build that completes removes the cache.
 Where it runs (`pipeline_options`): without options, on this machine with Beam's DirectRunner,
 in this process for one worker or in `multi_processing` mode for more; with
 `--beam_pipeline_options` (the `tfds build` flag, or `python -m ddf.data.build`), on whatever
-runner they name (Flink, Spark; README "Building on a cluster"). The videos may be in a bucket
-(`gs://`, `s3://`; `ddf.data.storage`); the output must be on a file system every worker mounts,
-as TFDS writes ArrayRecord shards through local file calls.
+runner they name (Flink, Spark, Dataflow; README "Building on a cluster"). The videos may be in
+a bucket (`gs://`, `s3://`; `ddf.data.storage`); an output in a bucket is untested (README).
 """
 
 from __future__ import annotations
