@@ -35,6 +35,17 @@ def test_param_counts_match_keras():
   assert _count("vgg16") == 14_714_688
 
 
+def _train_apply(det, v, params, **inputs):
+  """((logits, aux), batch-stat updates) of `det` in train mode, `params` in place of v's."""
+  return det.apply(
+    {**v, "params": params},
+    **inputs,
+    train=True,
+    rngs={"dropout": jax.random.key(3)},
+    mutable=["batch_stats"],
+  )
+
+
 def _cfg(stack: bool = False, **kw):
   """Tiny model config; single-layer LSTM stacks unless `stack` (keeps XLA compile time down)."""
   c = get_config("tiny").model
@@ -116,13 +127,7 @@ def test_detector_train_step_attention_fusion(full_model):
   det = build_detector(cfg)
 
   def loss(params):
-    (logits, aux), upd = det.apply(
-      {**v, "params": params},
-      clips,
-      train=True,
-      rngs={"dropout": jax.random.key(3)},
-      mutable=["batch_stats"],
-    )
+    (logits, aux), upd = _train_apply(det, v, params, clips=clips)
     return jnp.mean(logits**2), (logits, aux, upd)
 
   (loss_value, (logits, aux, upd)), g = jax.jit(jax.value_and_grad(loss, has_aux=True))(v["params"])
@@ -172,13 +177,7 @@ def spatial_temporal():
 
 def _grad(det, v, clips):
   def loss(p):
-    (lo, _), _ = det.apply(
-      {**v, "params": p},
-      clips,
-      train=True,
-      rngs={"dropout": jax.random.key(3)},
-      mutable=["batch_stats"],
-    )
+    (lo, _), _ = _train_apply(det, v, p, clips=clips)
     return jnp.sum(lo)
 
   return jax.jit(jax.value_and_grad(loss))(v["params"])
@@ -290,13 +289,7 @@ def test_precomputed_features_match_frames(highpass):
   assert feats["micro_inputs"].shape == (3, 4, 16, 16, 1)
 
   def loss(params, inputs):
-    (logits, _), upd = det.apply(
-      {**v, "params": params},
-      **inputs,
-      train=True,
-      rngs={"dropout": jax.random.key(3)},
-      mutable=["batch_stats"],
-    )
+    (logits, _), upd = _train_apply(det, v, params, **inputs)
     return jnp.sum(logits), (logits, upd)
 
   grad = jax.jit(jax.value_and_grad(loss, has_aux=True))
@@ -393,13 +386,7 @@ def test_zero_init_head_starts_at_a_constant_logit_and_learns_from_the_first_ste
   np.testing.assert_array_equal(np.asarray(logits), 0.0)
 
   def loss(params):
-    (lg, _), _ = zero.apply(
-      {**v, "params": params},
-      clips,
-      train=True,
-      rngs={"dropout": jax.random.key(0)},
-      mutable=["batch_stats"],
-    )
+    (lg, _), _ = _train_apply(zero, v, params, clips=clips)
     return jnp.mean((lg - jnp.array([1.0, -1.0, 1.0])) ** 2)
 
   grads = nn.meta.unbox(jax.jit(jax.grad(loss))(v["params"]))
