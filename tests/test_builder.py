@@ -257,6 +257,18 @@ def test_build_cli_without_splits_says_what_to_do(tmp_path, capsys):
   assert "splits" in err and "download-FaceForensics.py" in err and "Traceback" not in err
 
 
+def test_build_cli_will_not_pass_off_another_downloads_build(tiny_tree, tiny_dataset, capsys):
+  builder, data_dir = tiny_dataset
+  options = ["--data_dir", str(data_dir), "--config", "c23", "--num_windows", "1"]
+  options += ["--frames_per_video", str(TINY_FRAMES_PER_VIDEO), "--crop_size", str(TINY_CROP)]
+  assert build_command.main(["--manual_dir", str(tiny_tree), *options]) == 0
+  assert f"Already built from {tiny_tree}" in capsys.readouterr().out
+  other = tiny_tree.parent / "FaceForensics++"
+  assert build_command.main(["--manual_dir", str(other), *options]) == 2
+  err = capsys.readouterr().err
+  assert f"built from {tiny_tree}, not from {other}" in err and "another --data_dir" in err
+
+
 def test_fakes_use_their_targets_track_and_report_it(tiny_dataset):
   builder, _ = tiny_dataset
   report = json.loads((Path(builder.data_dir) / REPORT_NAME).read_text())

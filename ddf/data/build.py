@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     "face in between (1 = every frame; README, Figures)",
   )
   args = parser.parse_args(argv)
-  from ddf.data import build_lib
+  from ddf.data import build_lib, provenance, storage
 
   try:
     builder = build_lib.get_builder(
@@ -96,7 +96,17 @@ def main(argv: list[str] | None = None) -> int:
       beam_pipeline_options=args.beam_pipeline_options,
     )
     if builder.data_path.exists():
-      print(f"Already built: {builder.data_dir}")
+      report = provenance.build_report(builder) or {}
+      built_from = report.get("manual_dir")
+      if built_from is not None and not storage.same_place(built_from, args.manual_dir):
+        print(
+          f"error: {builder.data_dir} already holds {builder.name}/{builder.builder_config.name} "
+          f"built from {built_from}, not from {args.manual_dir}. Pass another --data_dir, or "
+          "delete that folder to rebuild it from this download.",
+          file=sys.stderr,
+        )
+        return 2
+      print(f"Already built from {built_from or 'an unrecorded download'}: {builder.data_dir}")
       return 0
     build_lib.build(builder, args.manual_dir)
   except (FileNotFoundError, ValueError) as e:

@@ -32,6 +32,14 @@ def as_path(path: str | os.PathLike) -> epath.Path:
   return epath.Path(text if is_remote(text) else os.path.expanduser(text))
 
 
+def same_place(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+  """Whether two paths name the same folder or file (local ones resolved, URLs as written)."""
+  a, b = os.fspath(a), os.fspath(b)
+  if is_remote(a) or is_remote(b):
+    return a.rstrip("/") == b.rstrip("/")
+  return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
+
+
 def exists(path: str | os.PathLike) -> bool:
   """Whether the file or folder `path` (local, as given, or a bucket URL) exists."""
   text = os.fspath(path)
