@@ -52,7 +52,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       f"branch in {tuple(BRANCHES)}; got {arg!r}"
     )
   method, branch = parts[:2]
-  c = default.get_config("tiny" if tiny else None)
+  c = default.get_config("tiny" if tiny else "shared")  # the two-photo tree
   c.data.methods = method
   # Lighting changes within a clip, so that a Shuffled clip flickers: a cue the crops' alignment
   # jitter does not hide (expression changes alone are below it at 64 px).

@@ -21,7 +21,7 @@ def documented_variants() -> dict[str, object]:
   """name -> config, for every variant the config files document."""
   out = {
     f"default.py:{a}": default.get_config(a or None)
-    for a in ("", "tiny", "frozen", "disjoint", "morphed", "disjoint,camera")
+    for a in ("", "tiny", "frozen", "shared", "disjoint", "morphed", "disjoint,camera")
   }
   for comp in ffpp.OPTIONS["compression"]:
     for arch in ffpp.OPTIONS["backbone"]:
@@ -98,3 +98,40 @@ def test_unknown_ffpp_option_is_an_error():
     ffpp.get_config("c32,resnet50")
   with pytest.raises(ValueError, match="one compression"):
     ffpp.get_config("c23,c40")
+
+
+def test_default_is_the_identity_disjoint_benchmark_the_readme_measured():
+  """The default equals the README's seed runs on `disjoint,camera` with the flags chosen on its
+  val split, and its test split has the issue's size: >= 200 videos, >= 40 reals, and no photo
+  shared between splits."""
+  from ddf.data import synthetic_lib
+
+  readme_run = default.get_config("disjoint,camera")
+  readme_run.unlock()
+  readme_run.model.spatial.highpass = True
+  readme_run.data.augment.color_jitter = 0.0
+  readme_run.model.head.dropout = 0.0
+  readme_run.num_train_steps = 1500
+  readme_run.eval_every_steps = 250
+  readme_run.checkpoint_every_steps = 250
+  c = default.get_config()
+  assert c.to_json() == readme_run.to_json()
+
+  methods = c.data.methods.split(",")
+  splits = synthetic_lib.make_splits(c.data.synthetic_pairs, c.data.synthetic_seed)
+  reals = {name: {v for pair in pairs for v in pair} for name, pairs in splits.items()}
+  fakes = {name: 2 * len(pairs) * len(methods) for name, pairs in splits.items()}
+  assert len(reals["test"]) >= 40 and len(reals["test"]) + fakes["test"] >= 200
+  photos = synthetic_lib._photo_assignment((), c.data.synthetic_pairs, 0, c.data.synthetic_photos)
+  used = {name: {photos[int(v)][0][photos[int(v)][1]].name for v in ids} for name, ids in reals.items()}
+  assert used["train"].isdisjoint(used["val"] | used["test"]) and used["val"].isdisjoint(used["test"])
+
+
+def test_the_earlier_trees_keep_their_settings():
+  """`shared` is the two-photo default of the README's earlier tables; tree options start from it."""
+  shared = default.get_config("shared")
+  assert shared.data.synthetic_photos == "shared" and shared.data.synthetic_pairs == (16, 4, 4)
+  assert not shared.model.spatial.highpass and shared.num_train_steps == 600
+  disjoint = default.get_config("disjoint")
+  assert disjoint.data.synthetic_camera == 0.0 and not disjoint.model.spatial.highpass
+  assert default.get_config("tiny").data.synthetic_photos == "shared"

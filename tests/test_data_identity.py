@@ -35,7 +35,8 @@ def test_default_and_tiny_do_not_share_data():
     ("methods", "Deepfakes,FaceSwap"),
     ("config", "c40"),
     ("synthetic_face_dirs", ("/some/faces",)),
-    ("synthetic_photos", "disjoint"),
+    ("synthetic_photos", "shared"),
+    ("synthetic_camera", 0.0),
   ],
 )
 def test_each_generation_setting_moves_tree_and_dataset(key, value):

@@ -104,6 +104,25 @@ def test_augmentation_is_deterministic_and_clip_consistent():
     np.testing.assert_array_equal(frame, a[0])
 
 
+def test_shift_moves_every_frame_alike_and_leaves_the_other_draws_alone():
+  rng = np.random.default_rng(1)
+  clip = rng.integers(0, 255, (3, 20, 24, 3), dtype=np.uint8)
+  base = dict(flip=True, color_jitter=0.1, jpeg_prob=0.0, blur_prob=0.0)
+  unshifted = augment.augment_clip(clip, np.random.default_rng(7), ml_collections.ConfigDict(base))
+  draws = np.random.default_rng(7)
+  shifted = augment.augment_clip(clip, draws, ml_collections.ConfigDict(dict(base, shift=4)))
+  replay = np.random.default_rng(7)
+  augment.augment_clip(clip, replay, ml_collections.ConfigDict(base))
+  dy, dx = replay.integers(-4, 5, size=2)  # the draw the shift made, after the others
+  assert draws.random() == replay.random()
+  # independent definition: output pixel (y, x) is input pixel (y - dy, x - dx) where that exists
+  h, w = clip.shape[1:3]
+  ys, xs = slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0))
+  src_ys, src_xs = slice(max(-dy, 0), h + min(-dy, 0)), slice(max(-dx, 0), w + min(-dx, 0))
+  np.testing.assert_array_equal(shifted[:, ys, xs], unshifted[:, src_ys, src_xs])
+  assert shifted.shape == clip.shape and (dy, dx) != (0, 0)
+
+
 def test_global_batches_do_not_depend_on_the_process_count(tiny_dataset):
   builder, _ = tiny_dataset
   cfg = _data_cfg(augment=dict(flip=False, color_jitter=0.0, jpeg_prob=0.0, blur_prob=0.0))
