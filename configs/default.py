@@ -94,7 +94,8 @@ def use_disjoint_benchmark(c: ml_collections.ConfigDict) -> None:
   """The embedded benchmark, the default: every shipped face photo, none in two splits, swaps
   that warp another identity's face, a camera per video, 400 / 100 / 200 videos (80 / 20 / 40
   reals); the model reads the frames' Laplacian residual, trains without colour jitter or head
-  dropout, for 1500 steps. Each setting was chosen on this tree's val split (README, Quickstart)."""
+  dropout, for 1500 steps. Each setting was chosen on the val splits of the identity-disjoint
+  trees (README, "How the benchmark was chosen")."""
   c.data.synthetic_photos = "disjoint"
   c.data.synthetic_pairs = (40, 10, 20)
   c.data.synthetic_camera = 1.0
