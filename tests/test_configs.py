@@ -123,8 +123,11 @@ def test_default_is_the_identity_disjoint_benchmark_the_readme_measured():
   fakes = {name: 2 * len(pairs) * len(methods) for name, pairs in splits.items()}
   assert len(reals["test"]) >= 40 and len(reals["test"]) + fakes["test"] >= 200
   photos = synthetic_lib._photo_assignment((), c.data.synthetic_pairs, 0, c.data.synthetic_photos)
-  used = {name: {photos[int(v)][0][photos[int(v)][1]].name for v in ids} for name, ids in reals.items()}
-  assert used["train"].isdisjoint(used["val"] | used["test"]) and used["val"].isdisjoint(used["test"])
+  used = {}
+  for name, ids in reals.items():
+    used[name] = {photos[int(v)][0][photos[int(v)][1]].name for v in ids}
+  assert used["train"].isdisjoint(used["val"] | used["test"])
+  assert used["val"].isdisjoint(used["test"])
 
 
 def test_the_earlier_trees_keep_their_settings():
