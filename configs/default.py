@@ -154,6 +154,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Per-video capture variability (white balance, focus, noise; ddf/data/synthetic_camera.py),
   # 0 = one fixed camera for every video (option camera: 1).
   c.data.synthetic_camera = 0.0
+  # When a fake is made: "before" its target's camera films it (the older trees), or "after",
+  # composited onto the filmed video with noise of its own (ddf/data/synthetic_lib.py).
+  c.data.synthetic_capture = "before"
   c.data.methods = "Deepfakes,Face2Face,FaceSwap,NeuralTextures"
   # Frames stored per video at build time (ddf/data/sampling.py): `num_windows` windows of
   # consecutive frames spread over the video ("windows"), or evenly spaced frames ("uniform").

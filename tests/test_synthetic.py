@@ -435,3 +435,58 @@ def test_morph_pool_makes_each_morph_once_and_only_when_asked(monkeypatch):
   with pytest.raises(IndexError):
     pool[5]
   assert len(morphs.extend(["p0", "p1"], 2, np.random.default_rng(0))) == 2
+
+
+def test_a_fake_made_after_capture_is_its_filmed_real_outside_the_mask_and_grey_noise_inside():
+  """capture="after": the filmed real frame where the hook's mask is 0; inside, the generated
+  face with the video's white balance, no camera focus, and grey noise of the given std."""
+  import cv2
+
+  from ddf.data import synthetic_camera
+  from ddf.data import synthetic_faces as faces
+  from ddf.data import synthetic_fakes as fakes
+
+  size, n = 128, 3
+  photos = faces.builtin_photos()
+  ident = faces.make_identity(photos, 0, 3, size)
+  motion = faces.make_motion(0, 3, n, 25.0, size)
+  wb = np.tile(np.array([[1.05, 1.0, 0.9]], np.float32), (n, 1))
+  camera = synthetic_camera.Camera(wb, blur_sigma=1.5, sharpen=0.0, noise=3.0 / 255)
+  r = ident.portrait.shape[0]
+  mask = np.zeros((r, r), np.float32)
+  cv2.circle(mask, tuple(int(v) for v in faces.face_center(ident.landmarks)), r // 6, 1.0, -1)
+  flat = np.full_like(ident.portrait, 0.5)  # a flat grey face: focus would not change it ...
+
+  def hook(f, por):  # after the blink / mouth animation, which would draw on the flat face
+    return flat, mask
+
+  real = faces.render(ident, motion, size, camera=camera).frames.astype(np.float32)
+  quiet = faces.render(ident, motion, size, None, hook, camera, 0.0).frames.astype(np.float32)
+  noisy = faces.render(ident, motion, size, None, hook, camera, 6.0 / 255).frames.astype(np.float32)
+  before = faces.render(ident, motion, size, None, hook, camera).frames.astype(np.float32)
+  for f in range(n):
+    where = cv2.warpAffine(mask, faces.frame_transform(ident, motion, f), (size, size))
+    outside, inside = where == 0, where > 0.999
+    assert inside.sum() > 100 and outside.sum() > 100
+    np.testing.assert_array_equal(quiet[f][outside], real[f][outside])
+    np.testing.assert_array_equal(noisy[f][outside], real[f][outside])
+    # ... so without generated noise the face is exactly grey 0.5, lit and white-balanced, with
+    # no sensor noise ...
+    level = 0.5 ** float(motion.gamma[f]) * float(motion.gain[f]) * wb[f] * 255
+    assert np.abs(quiet[f][inside] - level).max() <= 1.0
+    # ... (filmed after the manipulation, it carries the sensor's noise of std 3) ...
+    assert (before[f][inside] - level).std(0).min() > 2.5
+    # ... and the generator's noise has the asked std and is one value in R, G and B.
+    grain = noisy[f][inside] - quiet[f][inside]
+    assert 5.0 < grain.std(0).min() and grain.std(0).max() < 7.0
+    assert np.abs(grain - grain.mean(1, keepdims=True)).max() <= 1.0
+
+
+def test_generated_noise_is_weaker_or_stronger_than_the_sensors_never_alike():
+  from ddf.data import synthetic_fakes as fakes
+
+  ratios = np.array([fakes.generated_noise_ratio(np.random.default_rng(i)) for i in range(400)])
+  weaker, stronger = ratios < 1, ratios > 1
+  assert 150 < weaker.sum() < 250 and weaker.sum() + stronger.sum() == 400
+  assert 0.40 <= ratios[weaker].min() and ratios[weaker].max() <= 0.71
+  assert 1.41 <= ratios[stronger].min() and ratios[stronger].max() <= 2.46

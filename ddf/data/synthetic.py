@@ -48,6 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     help="per-video capture variability: white balance, focus, noise (0 = one fixed camera)",
   )
   ap.add_argument(
+    "--capture",
+    choices=lib.CAPTURES,
+    default="before",
+    help="when a fake is made: before its target's camera films it (before), or afterwards, "
+    "composited onto the filmed video with noise of its own (after)",
+  )
+  ap.add_argument(
     "--photos",
     choices=lib.PHOTO_POOLS,
     default="shared",
@@ -83,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       dynamics=args.dynamics,
       photos=args.photos,
       camera=args.camera,
+      capture=args.capture,
       workers=args.workers,
       overwrite=args.overwrite,
       verbose=not args.quiet,

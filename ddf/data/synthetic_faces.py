@@ -365,7 +365,14 @@ def animate(
 # Frame composition.
 
 
-PortraitHook = Callable[[int, np.ndarray], np.ndarray]
+# (frame index, portrait [R, R, 3]) -> (manipulated copy [R, R, 3], its blend mask [R, R] in [0, 1]).
+PortraitHook = Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def blend(base: np.ndarray, copy: np.ndarray, mask: np.ndarray) -> np.ndarray:
+  """`copy` where `mask` is 1, `base` where it is 0: [H, W, 3] float32."""
+  a = mask[..., None]
+  return (a * copy + (1 - a) * base).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -403,26 +410,29 @@ def render(
   pre_hook: PortraitHook | None = None,
   post_hook: PortraitHook | None = None,
   camera: synthetic_camera.Camera | None = None,
+  generated_noise: float | None = None,
 ) -> RenderedVideo:
-  """Renders a video. `pre_hook(f, portrait)` runs before blink/mouth animation, `post_hook` after;
-  `camera` develops every frame (`ddf.data.synthetic_camera`; None: the fixed camera)."""
+  """Renders a video [T, size, size, 3]. `pre_hook(f, portrait)` manipulates the portrait before
+  blink/mouth animation, `post_hook` after; `camera` develops every frame
+  (`ddf.data.synthetic_camera`; None: the fixed camera).
+
+  `generated_noise` None: the manipulated portrait is filmed by the camera like a real one (the
+  older trees). A number: the manipulation is made after capture, as a real face swap is made on
+  a filmed video. The real frame is filmed (white balance, focus, sensor noise); the manipulated
+  face is composited onto it with the hook's mask, carrying the video's white balance but not
+  its focus, and the generator's own noise: per-pixel grey noise of std `generated_noise` (the
+  same value in R, G and B, where the sensor's noise differs per channel).
+  """
   n = len(motion.dx)
   frames = np.empty((n, size, size, 3), np.uint8)
   lms = np.empty((n, 5, 2), np.float32)
   boxes = np.empty((n, 4), np.float32)
   noise_rng = np.random.default_rng(motion.noise_seed)
+  generated_rng = np.random.default_rng([motion.noise_seed, 505])
+  after_capture = generated_noise is not None and (pre_hook or post_hook) is not None
   mg = ident.margin
   for f in range(n):
-    por = ident.portrait
-    if pre_hook is not None:
-      por = pre_hook(f, por)
-    por = animate(por, ident.landmarks, ident.skin, float(motion.blink[f]), float(motion.mouth[f]))
-    if post_hook is not None:
-      por = post_hook(f, por)
     m = frame_transform(ident, motion, f)
-    pw = cv2.warpAffine(
-      por, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
     aw = cv2.warpAffine(
       ident.alpha, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
@@ -431,12 +441,42 @@ def render(
     bg = cv2.warpAffine(
       ident.background, mb, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
     )
-    img = aw[..., None] * pw + (1 - aw[..., None]) * bg
-    img = np.clip(img, 0, 1) ** float(motion.gamma[f]) * float(motion.gain[f])
-    noise = synthetic_camera.DEFAULT_NOISE
-    if camera is not None:
-      img, noise = camera.develop(f, img), camera.noise
-    img = img + noise_rng.standard_normal(img.shape, dtype=np.float32) * noise
+
+    def compose(por: np.ndarray, m=m, aw=aw, bg=bg, f=f) -> np.ndarray:
+      """Portrait -> frame [S, S, 3] in light units, before the camera."""
+      pw = cv2.warpAffine(
+        por, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+      )
+      img = aw[..., None] * pw + (1 - aw[..., None]) * bg
+      return np.clip(img, 0, 1) ** float(motion.gamma[f]) * float(motion.gain[f])
+
+    def film(img: np.ndarray, f=f) -> np.ndarray:
+      noise = synthetic_camera.DEFAULT_NOISE
+      if camera is not None:
+        img, noise = camera.develop(f, img), camera.noise
+      return img + noise_rng.standard_normal(img.shape, dtype=np.float32) * noise
+
+    blink, mouth = float(motion.blink[f]), float(motion.mouth[f])
+    por, mask = ident.portrait, None
+    if pre_hook is not None:
+      copy, mask = pre_hook(f, por)
+      por = blend(por, copy, mask)
+    por = animate(por, ident.landmarks, ident.skin, blink, mouth)
+    if post_hook is not None:
+      copy, mask = post_hook(f, por)
+      por = blend(por, copy, mask)
+    if after_capture:
+      real = animate(ident.portrait, ident.landmarks, ident.skin, blink, mouth)
+      filmed = film(compose(real))
+      generated = compose(por)
+      if camera is not None:
+        generated = generated * camera.white_balance[f]
+      grey = generated_rng.standard_normal((size, size, 1), dtype=np.float32)
+      generated = generated + grey * float(generated_noise)
+      where = cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR) * aw
+      img = blend(filmed, generated, where)
+    else:
+      img = film(compose(por))
     frames[f] = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
     lms[f] = ident.landmarks @ m[:, :2].T + m[:, 2]
     boxes[f] = landmarks_to_box(lms[f])

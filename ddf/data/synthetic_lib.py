@@ -82,6 +82,8 @@ def settings_from_config(data: Any) -> dict[str, Any]:
     settings["photos"] = str(data.synthetic_photos)
   if float(data.get("synthetic_camera", 0.0)):
     settings["camera"] = float(data.synthetic_camera)
+  if data.get("synthetic_capture", "before") != "before":
+    settings["capture"] = str(data.synthetic_capture)
   return settings
 
 
@@ -195,6 +197,7 @@ def degrade(frames: np.ndarray, compression: str) -> np.ndarray:
 # Workers.
 
 PHOTO_POOLS = ("shared", "disjoint", "morphed")
+CAPTURES = ("before", "after")
 
 
 @functools.cache
@@ -281,7 +284,12 @@ def _render_task(task: dict[str, Any]) -> int:
         p["difficulty"],
         second_generation=p.get("photos", "shared") != "shared",
       )
-      frames = faces.render(ident, motion, size, pre, post, camera).frames
+      generated_noise = None
+      if p.get("capture", "before") == "after":
+        sensor = camera.noise if camera is not None else camera_lib.DEFAULT_NOISE
+        ratio_rng = np.random.default_rng([seed, t, s, METHODS.index(task["method"]), 707])
+        generated_noise = sensor * fakes.generated_noise_ratio(ratio_rng)
+      frames = faces.render(ident, motion, size, pre, post, camera, generated_noise).frames
   else:
     frames = faces.render(ident, motion, size, camera=camera).frames
   for comp, path in task["outputs"]:
@@ -351,6 +359,7 @@ def generate(
   dynamics: float = 1.0,
   photos: str = "shared",
   camera: float = 0.0,
+  capture: str = "before",
   workers: int | None = None,
   overwrite: bool = False,
   verbose: bool = False,
@@ -379,6 +388,11 @@ def generate(
     camera: >= 0; per-video capture variability (white balance, focus, noise) of every video,
       a fake inheriting its target's (`ddf.data.synthetic_camera`; 0 = one fixed camera).
       The diagnostic methods are rendered with the fixed camera.
+    capture: "before": a fake's manipulated face is filmed by its target's camera, as the real
+      face is (the older trees). "after": the manipulation is composited onto the filmed real
+      video, as a face swap is made on a downloaded video: the face carries the video's white
+      balance but not its focus, and noise of its own, weaker or stronger than the sensor's
+      (`ddf.data.synthetic_fakes.generated_noise_ratio`) and the same in R, G and B.
     workers: processes (default: all cores; 1 = in-process).
     overwrite: replace a tree generated earlier with other parameters.
     verbose: print progress.
@@ -397,6 +411,8 @@ def generate(
     raise ValueError(f"dynamics must be >= 1, got {dynamics}")
   if not camera >= 0.0:
     raise ValueError(f"camera must be >= 0, got {camera}")
+  if capture not in CAPTURES:
+    raise ValueError(f"capture must be one of {CAPTURES}, got {capture!r}")
   if photos not in PHOTO_POOLS:
     raise ValueError(f"photos must be one of {PHOTO_POOLS}, got {photos!r}")
   params = {
@@ -417,6 +433,8 @@ def generate(
     params["photos"] = photos
   if camera:  # likewise
     params["camera"] = float(camera)
+  if capture != "before":  # likewise
+    params["capture"] = capture
   splits = make_splits(pairs, seed)
 
   meta_path = os.path.join(out_dir, META_FILE)
@@ -503,6 +521,7 @@ _FLAGS = {
   "dynamics": "--dynamics",
   "photos": "--photos",
   "camera": "--camera",
+  "capture": "--capture",
   "version": "generator version",
 }
 
