@@ -444,7 +444,6 @@ def test_a_fake_made_after_capture_is_its_filmed_real_outside_the_mask_and_grey_
 
   from ddf.data import synthetic_camera
   from ddf.data import synthetic_faces as faces
-  from ddf.data import synthetic_fakes as fakes
 
   size, n = 128, 3
   photos = faces.builtin_photos()
