@@ -92,13 +92,15 @@ def use_feature_cache(c: ml_collections.ConfigDict) -> None:
 
 def use_disjoint_benchmark(c: ml_collections.ConfigDict) -> None:
   """The embedded benchmark, the default: every shipped face photo, none in two splits, swaps
-  that warp another identity's face, a camera per video, 400 / 100 / 200 videos (80 / 20 / 40
-  reals); the model reads the frames' Laplacian residual, trains without colour jitter or head
-  dropout, for 1500 steps. Each setting was chosen on the val splits of the identity-disjoint
-  trees (README, "How the benchmark was chosen")."""
+  that warp another identity's face, a camera per video, fakes made on the filmed video (after
+  capture), 400 / 100 / 200 videos (80 / 20 / 40 reals); the model reads the frames' Laplacian
+  residual, trains without colour jitter or head dropout, for 1500 steps. Each setting was
+  chosen on the val splits of the identity-disjoint trees (README, "How the benchmark was
+  chosen")."""
   c.data.synthetic_photos = "disjoint"
   c.data.synthetic_pairs = (40, 10, 20)
   c.data.synthetic_camera = 1.0
+  c.data.synthetic_capture = "after"
   c.data.augment.color_jitter = 0.0
   c.model.spatial.highpass = True
   c.model.head.dropout = 0.0
@@ -154,8 +156,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Per-video capture variability (white balance, focus, noise; ddf/data/synthetic_camera.py),
   # 0 = one fixed camera for every video (option camera: 1).
   c.data.synthetic_camera = 0.0
-  # When a fake is made: "before" its target's camera films it (the older trees), or "after",
-  # composited onto the filmed video with noise of its own (ddf/data/synthetic_lib.py).
+  # When a fake is made: "before" its target's camera films it (the options' trees), or "after"
+  # (the benchmark), composited onto the filmed video with noise of its own
+  # (ddf/data/synthetic_lib.py).
   c.data.synthetic_capture = "before"
   c.data.methods = "Deepfakes,Face2Face,FaceSwap,NeuralTextures"
   # Frames stored per video at build time (ddf/data/sampling.py): `num_windows` windows of

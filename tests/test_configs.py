@@ -102,8 +102,8 @@ def test_unknown_ffpp_option_is_an_error():
 
 def test_default_is_the_identity_disjoint_benchmark_the_readme_measured():
   """The default equals the README's seed runs on `disjoint,camera` with the flags chosen on its
-  val split, and its test split has the issue's size: >= 200 videos, >= 40 reals, and no photo
-  shared between splits."""
+  val split and fakes made after capture, and its test split has the issue's size: >= 200
+  videos, >= 40 reals, and no photo shared between splits."""
   from ddf.data import synthetic_lib
 
   readme_run = default.get_config("disjoint,camera")
@@ -114,6 +114,7 @@ def test_default_is_the_identity_disjoint_benchmark_the_readme_measured():
   readme_run.num_train_steps = 1500
   readme_run.eval_every_steps = 250
   readme_run.checkpoint_every_steps = 250
+  readme_run.data.synthetic_capture = "after"
   c = default.get_config()
   assert c.to_json() == readme_run.to_json()
 
@@ -137,4 +138,6 @@ def test_the_earlier_trees_keep_their_settings():
   assert not shared.model.spatial.highpass and shared.num_train_steps == 600
   disjoint = default.get_config("disjoint")
   assert disjoint.data.synthetic_camera == 0.0 and not disjoint.model.spatial.highpass
+  for option in ("shared", "disjoint", "morphed", "camera", "disjoint,camera", "tiny"):
+    assert default.get_config(option).data.synthetic_capture == "before", option
   assert default.get_config("tiny").data.synthetic_photos == "shared"
