@@ -165,12 +165,12 @@ def warp_onto(source: sf.Identity, target: sf.Identity) -> np.ndarray:
 
 def generated_noise_ratio(rng: np.random.Generator) -> float:
   """A fake made after capture (`capture="after"`): its generated face's noise std over the
-  sensor's, with equal odds 0-0.5 (a smooth generator's output) or 2-3 (a grainy one). The
-  generator's output is not filmed by the camera, so its noise never matches the frame's, and it
-  departs in either direction: a per-region noise level alone cannot tell a fake."""
-  if rng.random() < 0.5:
-    return float(rng.uniform(0.0, 0.5))
-  return float(rng.uniform(2.0, 3.0))
+  sensor's, with equal odds 0.4-0.7 (a smoother generator output) or 1.4-2.5 (a grainier one),
+  log-symmetric about 1. The generator's output is not filmed by the camera, so its noise never
+  matches the frame's, and it departs in either direction by like amounts: a per-region noise
+  level alone cannot tell a fake."""
+  sign = 1.0 if rng.random() < 0.5 else -1.0
+  return float(np.exp(sign * rng.uniform(0.35, 0.9)))
 
 
 def _masked_mean(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
