@@ -1,9 +1,10 @@
 """Manipulations imitating the FF++ methods' artifacts, as portrait hooks for `synthetic_faces.render`.
 
 Every method is a (self-)blend: a manipulated copy of the face (the source identity warped onto the
-target's landmarks, or a re-animated / low-passed copy of the target itself) is blended into the
-target portrait with a landmark-derived mask, with per-frame jitter of the blend (position, colour,
-blur) for temporal inconsistency. `difficulty` in [0, 1] scales artifact strengths down.
+target's landmarks, or a re-animated / low-passed copy of the target itself) and a
+landmark-derived mask, which `render` blends into the target portrait (or, made after capture,
+onto the filmed frame), with per-frame jitter of the blend (position, colour, blur) for temporal
+inconsistency. `difficulty` in [0, 1] scales artifact strengths down.
 
   Deepfakes       identity swap, smooth mask, blurred low-resolution face (autoencoder-like).
   FaceSwap        identity swap, sharp landmark-hull mask (visible seam), colour mismatch, misalignment.
@@ -255,7 +256,7 @@ def make_hooks(
     swapped = np.clip(swapped, 0, 1).astype(np.float32)
     mscale = 1.0 + rng.normal(0, 0.02 * k, n)
 
-    def pre(f: int, por: np.ndarray) -> np.ndarray:
+    def pre(f: int, por: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
       dx, dy = off[f]
       copy = _shift(swapped, dx, dy) + cj[f]
       return copy, _shift(mask0, dx, dy, mscale[f], fc)
@@ -271,7 +272,7 @@ def make_hooks(
     sig = 0.3 + 0.9 * k
     sharp = second_generation and rng.random() < 0.5
 
-    def post(f: int, por: np.ndarray) -> np.ndarray:
+    def post(f: int, por: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
       re = sf.animate(
         target.portrait, lm, target.skin, float(target_motion.blink[f]), float(src_mouth[f])
       )
@@ -291,7 +292,7 @@ def make_hooks(
       fac, sig = drift(fac, keep_mean=True), drift(sig, keep_mean=True)
     mouth = np.clip(0.5 * (target_motion.mouth + source_motion.mouth), 0, 1)
 
-    def post(f: int, por: np.ndarray) -> np.ndarray:
+    def post(f: int, por: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
       re = sf.animate(
         target.portrait, lm, target.skin, float(target_motion.blink[f]), float(mouth[f])
       )
