@@ -491,3 +491,32 @@ def test_generated_noise_is_weaker_or_stronger_than_the_sensors_never_alike():
   assert 1.41 <= ratios[stronger].min() and ratios[stronger].max() <= 2.46
   # log-symmetric: as far below 1 as above it, so the level has no one direction
   assert abs(np.log(ratios[weaker]).mean() + np.log(ratios[stronger]).mean()) < 0.05
+
+
+def test_capture_after_reaches_the_fakes_and_leaves_the_reals(tmp_path):
+  """`--capture after` is stored in the tree's settings, renders the reals exactly as `before`
+  does, and changes only the fakes' face region."""
+  kw = ["--pairs", "1", "0", "0", "--methods", "FaceSwap", "--compressions", "raw", "--size",
+        str(SIZE), "--frames", "4", "--seed", "2", "--photos", "disjoint", "--camera", "1",
+        "--workers", "1", "--quiet"]  # fmt: skip
+  assert synthetic_cli.main(["--out", str(tmp_path / "before"), *kw]) == 0
+  assert synthetic_cli.main(["--out", str(tmp_path / "after"), "--capture", "after", *kw]) == 0
+  with open(tmp_path / "after" / synthetic.META_FILE) as f:
+    assert json.load(f)["params"]["capture"] == "after"
+  with open(tmp_path / "before" / synthetic.META_FILE) as f:
+    assert "capture" not in json.load(f)["params"]  # older trees keep their settings and folder
+  with open(tmp_path / "after" / "splits" / "train.json") as f:
+    target, source = json.load(f)[0]
+  for vid in (target, source):
+    a, b = (read_frames(synthetic.real_path(str(tmp_path / t), "raw", vid)).frames
+            for t in ("before", "after"))  # fmt: skip
+    np.testing.assert_array_equal(a, b)
+  before, after = (
+    read_frames(synthetic.fake_path(str(tmp_path / t), "FaceSwap", "raw", target, source)).frames
+    for t in ("before", "after")
+  )
+  real = read_frames(synthetic.real_path(str(tmp_path / "after"), "raw", target)).frames
+  corner = (slice(None), slice(0, 12), slice(0, 12))
+  assert np.abs(after[corner].astype(np.float32) - real[corner]).mean() < 1.0
+  centre = (slice(None), slice(SIZE // 3, 2 * SIZE // 3), slice(SIZE // 3, 2 * SIZE // 3))
+  assert np.abs(after[centre].astype(np.float32) - before[centre]).mean() > 1.0
