@@ -160,6 +160,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # (the benchmark), composited onto the filmed video with noise of its own
   # (ddf/data/synthetic_lib.py).
   c.data.synthetic_capture = "before"
+  # Std of a fine texture fixed to every face (ddf.data.synthetic_faces.with_skin_texture; 0 = none).
+  c.data.synthetic_skin_texture = 0.0
   c.data.methods = "Deepfakes,Face2Face,FaceSwap,NeuralTextures"
   # Frames stored per video at build time (ddf/data/sampling.py): `num_windows` windows of
   # consecutive frames spread over the video ("windows"), or evenly spaced frames ("uniform").

@@ -520,3 +520,57 @@ def test_capture_after_reaches_the_fakes_and_leaves_the_reals(tmp_path):
   assert np.abs(after[corner].astype(np.float32) - real[corner]).mean() < 1.0
   centre = (slice(None), slice(SIZE // 3, 2 * SIZE // 3), slice(SIZE // 3, 2 * SIZE // 3))
   assert np.abs(after[centre].astype(np.float32) - before[centre]).mean() > 1.0
+
+
+def test_skin_texture_is_fine_fixed_to_the_head_and_removed_by_a_generators_resampling():
+  """`with_skin_texture`: grey band-pass detail of the asked std inside the head matte, nothing
+  outside it, the same for a seed; the down-up resampling and blur of a Deepfakes-like face
+  (`synthetic_fakes.low_pass`) takes most of it away."""
+  import cv2
+
+  from ddf.data import synthetic_faces as faces
+  from ddf.data import synthetic_fakes as fakes
+
+  ident = faces.make_identity(faces.builtin_photos(), 0, 3, 128)
+  amplitude = 0.01
+  textured = faces.with_skin_texture(ident, amplitude, np.random.default_rng(7))
+  again = faces.with_skin_texture(ident, amplitude, np.random.default_rng(7))
+  np.testing.assert_array_equal(textured.portrait, again.portrait)
+  added = textured.portrait - ident.portrait
+  outside = ident.alpha == 0
+  assert outside.sum() > 100
+  assert np.abs(added[outside]).max() == 0
+  unclipped = (ident.alpha > 0.999) & np.all((ident.portrait > 0.1) & (ident.portrait < 0.9), -1)
+  assert unclipped.sum() > 1000
+  texture = added[unclipped]
+  np.testing.assert_allclose(texture[:, 0], texture[:, 2], atol=1e-6)  # grey: one value in R, G, B
+  assert 0.6 * amplitude * 0.9 < texture.std() < 1.4 * amplitude * 1.1
+  grey = added[..., 0]
+  assert cv2.GaussianBlur(grey, (0, 0), 4.0)[unclipped].std() < 0.2 * texture.std()  # fine only
+  resampled = fakes.low_pass(textured.portrait, 2.2, 1.0) - fakes.low_pass(ident.portrait, 2.2, 1.0)
+  assert resampled[unclipped].std() < 0.4 * texture.std()
+
+
+def test_skin_texture_option_is_stored_and_textures_the_reals(tmp_path):
+  """`--skin_texture` is stored in the tree's settings only when set (older trees keep their
+  folder), and it changes the filmed reals."""
+  kw = ["--pairs", "1", "0", "0", "--methods", "FaceSwap", "--compressions", "raw", "--size",
+        str(SIZE), "--frames", "2", "--seed", "2", "--photos", "disjoint", "--workers", "1",
+        "--quiet"]  # fmt: skip
+  assert synthetic_cli.main(["--out", str(tmp_path / "plain"), *kw]) == 0
+  assert synthetic_cli.main(["--out", str(tmp_path / "skin"), "--skin_texture", "0.01", *kw]) == 0
+  with open(tmp_path / "skin" / synthetic.META_FILE) as f:
+    assert json.load(f)["params"]["skin_texture"] == 0.01
+  with open(tmp_path / "plain" / synthetic.META_FILE) as f:
+    assert "skin_texture" not in json.load(f)["params"]
+  with open(tmp_path / "skin" / "splits" / "train.json") as f:
+    target, _ = json.load(f)[0]
+  plain, skin = (
+    read_frames(synthetic.real_path(str(tmp_path / t), "raw", target)).frames.astype(np.float32)
+    for t in ("plain", "skin")
+  )
+  corner = (slice(None), slice(0, 8), slice(0, 8))  # background: untouched
+  assert np.abs(skin[corner] - plain[corner]).mean() < 1.0
+  centre = (slice(None), slice(SIZE // 3, 2 * SIZE // 3), slice(SIZE // 3, 2 * SIZE // 3))
+  assert np.abs(skin[centre] - plain[centre]).mean() > 1.0
+  assert synthetic_cli.main(["--out", str(tmp_path / "bad"), "--skin_texture", "-1", *kw]) == 2

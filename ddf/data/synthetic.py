@@ -55,6 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     "composited onto the filmed video with noise of its own (after)",
   )
   ap.add_argument(
+    "--skin_texture",
+    type=float,
+    default=0.0,
+    help="std (light units in [0, 1]) of a fine texture fixed to every face, which any "
+    "resampling of the face by a manipulation changes (0 = none)",
+  )
+  ap.add_argument(
     "--photos",
     choices=lib.PHOTO_POOLS,
     default="shared",
@@ -91,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       photos=args.photos,
       camera=args.camera,
       capture=args.capture,
+      skin_texture=args.skin_texture,
       workers=args.workers,
       overwrite=args.overwrite,
       verbose=not args.quiet,

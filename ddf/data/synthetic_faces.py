@@ -224,6 +224,24 @@ def make_identity(
   )
 
 
+def with_skin_texture(ident: Identity, amplitude: float, rng: np.random.Generator) -> Identity:
+  """`ident` with a fine texture fixed to its head: band-pass noise (detail of 1-3 portrait
+  pixels, about as many frame pixels), the same in R, G and B, of std `amplitude` times
+  U(0.6, 1.4) in light units, inside the head-and-shoulders matte. It moves with the face and is
+  filmed with it; a manipulation that resamples the face (blur, sharpening, down-up scaling)
+  changes it, as a generator's output differs from filmed skin."""
+  r = ident.portrait.shape[0]
+  white = rng.standard_normal((r, r)).astype(np.float32)
+  band = cv2.GaussianBlur(white, (0, 0), 0.8) - cv2.GaussianBlur(white, (0, 0), 2.5)
+  band *= amplitude * rng.uniform(0.6, 1.4) / max(float(band.std()), 1e-8)
+  texture = (band * ident.alpha)[..., None]
+  return dataclasses.replace(
+    ident,
+    portrait=np.clip(ident.portrait + texture, 0, 1).astype(np.float32),
+    raw_portrait=np.clip(ident.raw_portrait + texture, 0, 1).astype(np.float32),
+  )
+
+
 # ----------------------------------------------------------------------------------------------
 # Motion.
 

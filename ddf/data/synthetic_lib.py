@@ -84,6 +84,8 @@ def settings_from_config(data: Any) -> dict[str, Any]:
     settings["camera"] = float(data.synthetic_camera)
   if data.get("synthetic_capture", "before") != "before":
     settings["capture"] = str(data.synthetic_capture)
+  if float(data.get("synthetic_skin_texture", 0.0)):
+    settings["skin_texture"] = float(data.synthetic_skin_texture)
   return settings
 
 
@@ -241,7 +243,11 @@ def _identity(params: dict[str, Any], vid: int) -> faces.Identity:
       face_dirs, tuple(params["pairs"]), params["seed"], params["photos"]
     )
     photos, index = assignment[vid]
-  return faces.make_identity(photos, params["seed"], vid, params["size"], index)
+  ident = faces.make_identity(photos, params["seed"], vid, params["size"], index)
+  if params.get("skin_texture"):
+    rng = np.random.default_rng([params["seed"], vid, 909])
+    ident = faces.with_skin_texture(ident, float(params["skin_texture"]), rng)
+  return ident
 
 
 def _worker_init() -> None:
@@ -360,6 +366,7 @@ def generate(
   photos: str = "shared",
   camera: float = 0.0,
   capture: str = "before",
+  skin_texture: float = 0.0,
   workers: int | None = None,
   overwrite: bool = False,
   verbose: bool = False,
@@ -393,6 +400,11 @@ def generate(
       video, as a face swap is made on a downloaded video: the face carries the video's white
       balance but not its focus, and noise of its own, weaker or stronger than the sensor's
       (`ddf.data.synthetic_fakes.generated_noise_ratio`) and the same in R, G and B.
+    skin_texture: >= 0; std (in [0, 1] light units, times a per-identity factor 0.6-1.4) of a
+      fine texture fixed to every face (`ddf.data.synthetic_faces.with_skin_texture`; 0 = none,
+      the older trees): real skin has detail at the frame's finest scales, the upscaled
+      low-resolution shipped photos have none, and any resampling of the face by a
+      manipulation changes it.
     workers: processes (default: all cores; 1 = in-process).
     overwrite: replace a tree generated earlier with other parameters.
     verbose: print progress.
@@ -413,6 +425,8 @@ def generate(
     raise ValueError(f"camera must be >= 0, got {camera}")
   if capture not in CAPTURES:
     raise ValueError(f"capture must be one of {CAPTURES}, got {capture!r}")
+  if not skin_texture >= 0.0:
+    raise ValueError(f"skin_texture must be >= 0, got {skin_texture}")
   if photos not in PHOTO_POOLS:
     raise ValueError(f"photos must be one of {PHOTO_POOLS}, got {photos!r}")
   params = {
@@ -435,6 +449,8 @@ def generate(
     params["camera"] = float(camera)
   if capture != "before":  # likewise
     params["capture"] = capture
+  if skin_texture:  # likewise
+    params["skin_texture"] = float(skin_texture)
   splits = make_splits(pairs, seed)
 
   meta_path = os.path.join(out_dir, META_FILE)
@@ -522,6 +538,7 @@ _FLAGS = {
   "photos": "--photos",
   "camera": "--camera",
   "capture": "--capture",
+  "skin_texture": "--skin_texture",
   "version": "generator version",
 }
 
