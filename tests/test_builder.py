@@ -537,3 +537,29 @@ def test_a_download_in_a_bucket_builds_like_a_local_one(
     assert set(got) == _expected(local, split) - gone
     for key, record in got.items():
       assert record == want[key], (split, key)
+
+
+def test_output_in_a_bucket_stops_before_any_video_is_decoded(
+  tiny_tree, bucket, monkeypatch, capsys
+):
+  """array_record 0.8.6 writes its shards with the local file API only, so a build into a bucket
+  would fail at its first shard, after decoding every video. Both routes stop first: the build
+  command before it touches the bucket, TFDS's own route (`tfds build`: the builder) before its
+  first video, each naming the bucket and the way out."""
+  from ddf.data import video
+
+  def no_decoding(*args, **kwargs):
+    raise AssertionError("a video was decoded")
+
+  monkeypatch.setattr(video, "read_frames", no_decoding)
+  data_dir = f"{bucket}/tfds"
+  options = ["--config", "c23", "--num_windows", "1", "--workers", "1"]
+  options += ["--frames_per_video", str(TINY_FRAMES_PER_VIDEO), "--crop_size", str(TINY_CROP)]
+  assert build_command.main(["--manual_dir", str(tiny_tree), "--data_dir", data_dir, *options]) == 2
+  err = capsys.readouterr().err
+  assert f"array_record cannot write dataset shards to {data_dir}" in err and "gcsfuse" in err
+  builder = build.get_builder(
+    data_dir, "c23", TINY_FRAMES_PER_VIDEO, TINY_CROP, num_workers=1, num_windows=1
+  )
+  with pytest.raises(ValueError, match="array_record cannot write dataset shards to gs://"):
+    build.build(builder, tiny_tree)

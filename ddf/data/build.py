@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
   from ddf.data import build_lib, provenance, storage
 
   try:
+    storage.check_shards_writable(args.data_dir)  # before any call to the bucket
     builder = build_lib.get_builder(
       args.data_dir,
       args.config,

@@ -56,6 +56,36 @@ def remove_tree(path: str | os.PathLike) -> None:
     epath.Path(text).rmtree(missing_ok=True)
 
 
+def check_shards_writable(data_dir: str | os.PathLike) -> None:
+  """Raises ValueError when TFDS could not write array_record shards under a bucket `data_dir`
+  (a local one is always writable this way; nothing is checked for it).
+
+  TFDS writes array_record shards with array_record's own writer, not through `epath`, and the
+  array_record wheel may open only local paths (0.8.6 does: `open() failed: No such file or
+  directory` for a `gs://` path). A build would then fail at its first shard, after every video
+  had been decoded; this tries one empty shard first, and removes it when it was written.
+  """
+  text = os.fspath(data_dir)
+  if not is_remote(text):
+    return
+  from array_record.python import array_record_module
+
+  probe = f"{text.rstrip('/')}/.ddf_write_probe_{os.getpid()}.array_record"
+  try:
+    writer = array_record_module.ArrayRecordWriter(probe, "group_size:1")
+    writer.close()
+  except (RuntimeError, OSError, ValueError) as e:
+    raise ValueError(
+      f"array_record cannot write dataset shards to {text} ({e}). TFDS writes array_record "
+      "shards with array_record's own writer, which in this installation opens local paths "
+      "only. Point --data_dir at a file system every worker mounts (NFS, or the bucket "
+      "mounted with gcsfuse / s3fs); the manual dir may stay in the bucket (README, "
+      "'Building on a cluster')."
+    ) from e
+  with contextlib.suppress(OSError):
+    epath.Path(probe).unlink(missing_ok=True)
+
+
 def size_and_mtime(path: str | os.PathLike) -> tuple[int, int]:
   """(bytes, modification time) of a file: nanoseconds for a local file; for a URL, what the
   store reports (whole seconds, or 0 on stores that report none)."""

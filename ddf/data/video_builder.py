@@ -245,6 +245,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    storage.check_shards_writable(self.data_dir)  # before any video is decoded (`tfds build`)
     manual_dir = storage.as_path(dl_manager.manual_dir)
     cfg = self.builder_config
     self._report = video_report.new_report(
