@@ -46,6 +46,78 @@ def test_self_blending_is_seeded(face_clip):
   assert not np.array_equal(a, c)
 
 
+def _laplacian_energy(frames: np.ndarray, box: tuple[int, int]) -> float:
+  lo, hi = box
+  grey = frames.astype(np.float32).mean(-1)
+  lap = np.stack([cv2.Laplacian(g, cv2.CV_32F) for g in grey])
+  return float((lap[:, lo:hi, lo:hi] ** 2).mean())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_frequency_scale_changes_only_the_blur_or_sharpening(face_clip, seed):
+  clip, landmarks = face_clip
+  full = sbi.SelfBlend(np.random.default_rng(seed), 64, frequency=1.0)
+  none = sbi.SelfBlend(np.random.default_rng(seed), 64, frequency=0.0)
+  half = sbi.SelfBlend(np.random.default_rng(seed), 64, frequency=0.5)
+  # The same draws: mask, colour, geometry and blend ratio do not depend on the scale.
+  for name in ("grow", "hue", "sat", "val", "contrast", "scale", "morph", "feather", "ratio"):
+    assert getattr(full, name) == getattr(none, name) == getattr(half, name)
+  np.testing.assert_array_equal(full.mask(landmarks[0]), none.mask(landmarks[0]))
+  assert (full.blur, full.sharpen) != (0.0, 0.0) and none.blur == none.sharpen == 0.0
+  assert half.blur == pytest.approx(full.blur / 2) and half.sharpen == pytest.approx(
+    full.sharpen / 2
+  )
+  # The default is SBI's blend, unchanged.
+  np.testing.assert_array_equal(
+    full(clip, landmarks), sbi.self_blend_clip(clip, landmarks, np.random.default_rng(seed))
+  )
+  # Inside the face the blur lowers the high-pass energy and the sharpening raises it; without
+  # the frequency transform the source keeps the frame's own (the colour shift scales it a little).
+  box = (26, 38)
+  energy = {
+    k: _laplacian_energy(b(clip, landmarks), box) for k, b in (("full", full), ("none", none))
+  }
+  if full.blur:
+    assert energy["full"] < 0.8 * energy["none"]
+  else:
+    assert energy["full"] > 1.2 * energy["none"]
+  with pytest.raises(ValueError, match="frequency"):
+    sbi.SelfBlend(np.random.default_rng(seed), 64, frequency=-1.0)
+
+
+def test_frequency_scale_reaches_the_training_stream(face_clip):
+  from configs import default
+
+  assert default.get_config().data.sbi.frequency == 1.0
+  old = ml_collections.ConfigDict(dict(sbi=dict(mode="reals_only", fraction=0.5)))
+  assert pipeline.sbi_frequency(old) == 1.0  # configs written before the key existed
+  clip, landmarks = face_clip
+  source = _Source([_record("r1", 0, clip, landmarks), _record("r2", 0, clip, landmarks)])
+  batches = {}
+  for frequency in (1.0, 0.0):
+    data = ml_collections.ConfigDict(
+      dict(
+        clip_len=4,
+        sampling="windows",
+        balance=False,
+        num_workers=0,
+        augment={},
+        sbi=dict(mode="reals_only", fraction=0.5, frequency=frequency),
+      )
+    )
+    it = pipeline.train_loader(
+      None, data, local_batch_size=8, seed=0, source=source, process_index=0, process_count=1
+    )
+    batches[frequency] = next(it)
+  np.testing.assert_array_equal(batches[1.0]["label"], batches[0.0]["label"])
+  fakes = batches[1.0]["label"] == 1
+  assert fakes.any() and (~fakes).any()
+  for batch in batches.values():  # the reals are the frames as stored
+    for c in batch["clips"][~fakes]:
+      np.testing.assert_array_equal(c, batches[1.0]["clips"][~fakes][0])
+  assert not np.array_equal(batches[1.0]["clips"][fakes], batches[0.0]["clips"][fakes])
+
+
 class _Source:
   def __init__(self, records):
     self.records = records

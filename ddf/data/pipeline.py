@@ -273,15 +273,21 @@ class RandomClip(grain.RandomMapTransform):
   start among the rule's training clips; frames are augmented.
 
   With `sbi_fraction` > 0, a real clip becomes a self-blended fake (label 1) with that
-  probability (`ddf.data.sbi`), before augmentation.
+  probability (`ddf.data.sbi`, its blur / sharpening scaled by `sbi_frequency`), before
+  augmentation.
   """
 
   def __init__(
-    self, rule: ClipRule, augment: ml_collections.ConfigDict | None, sbi_fraction: float = 0.0
+    self,
+    rule: ClipRule,
+    augment: ml_collections.ConfigDict | None,
+    sbi_fraction: float = 0.0,
+    sbi_frequency: float = 1.0,
   ):
     self.rule = rule
     self.augment = augment
     self.sbi_fraction = sbi_fraction
+    self.sbi_frequency = sbi_frequency
 
   def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     starts = self.rule.train_starts(record)
@@ -294,7 +300,7 @@ class RandomClip(grain.RandomMapTransform):
     label = int(record["label"])
     if self.sbi_fraction and label == 0 and rng.random() < self.sbi_fraction:
       landmarks = np.asarray(record["landmarks"])[start : start + self.rule.clip_len]
-      inputs["clips"] = sbi.self_blend_clip(inputs["clips"], landmarks, rng)
+      inputs["clips"] = sbi.self_blend_clip(inputs["clips"], landmarks, rng, self.sbi_frequency)
       label = 1
     if self.augment is not None and "clips" in inputs:
       inputs["clips"] = augment_clip(inputs["clips"], rng, self.augment)
@@ -312,6 +318,13 @@ def sbi_settings(data: ml_collections.ConfigDict) -> tuple[str, float]:
   if mode == "off":
     return mode, 0.0
   return mode, 0.5 if mode == "reals_only" else float(sbi_cfg.get("fraction", 0.5))
+
+
+def sbi_frequency(data: ml_collections.ConfigDict) -> float:
+  """`data.sbi.frequency`: the scale of the self-blends' blur / sharpening (1 = SBI's ranges,
+  0 = none; `ddf.data.sbi.SelfBlend`). Configs written before it existed mean 1."""
+  sbi_cfg = data.get("sbi")
+  return float(sbi_cfg.get("frequency", 1.0)) if sbi_cfg else 1.0
 
 
 def train_loader(
@@ -359,7 +372,7 @@ def train_loader(
     grain.MapDataset.source(source)
     .shuffle(seed=seed)
     .repeat(None)
-    .random_map(RandomClip(rule, augment, sbi_fraction), seed=seed)
+    .random_map(RandomClip(rule, augment, sbi_fraction, sbi_frequency(data)), seed=seed)
   )
   local, global_bs = local_batch_size, local_batch_size * pc
 

@@ -46,9 +46,14 @@ def _hull_points(landmarks: np.ndarray, grow: float) -> np.ndarray:
 
 
 class SelfBlend:
-  """One clip's self-blending transform, drawn from `rng` (apply with `__call__`)."""
+  """One clip's self-blending transform, drawn from `rng` (apply with `__call__`).
 
-  def __init__(self, rng: np.random.Generator, size: int):
+  `frequency` scales the frequency transform (the blur's sigma or the sharpening amount; 0 = none,
+  1 = the ranges above); the draws do not depend on it, so every other part is the same blend."""
+
+  def __init__(self, rng: np.random.Generator, size: int, frequency: float = 1.0):
+    if frequency < 0:
+      raise ValueError(f"SBI frequency scale must be >= 0, got {frequency}")
     self.size = size
     self.grow = rng.uniform(0.9, 1.1)
     self.hue, self.sat, self.val = (
@@ -57,8 +62,9 @@ class SelfBlend:
       rng.uniform(-0.08, 0.08),
     )
     self.contrast = rng.uniform(0.85, 1.15)
-    self.blur = rng.uniform(0.3, 0.8) * size / 64 if rng.random() < 0.5 else 0.0
-    self.sharpen = 0.0 if self.blur else rng.uniform(0.3, 1.0)
+    blur = rng.uniform(0.3, 0.8) * size / 64 if rng.random() < 0.5 else 0.0
+    sharpen = 0.0 if blur else rng.uniform(0.3, 1.0)
+    self.blur, self.sharpen = blur * frequency, sharpen * frequency
     self.scale = rng.uniform(0.95, 1.05)
     self.shift = rng.uniform(-0.03, 0.03, 2)
     self.morph = int(rng.integers(-2, 3))  # erode (<0) / dilate (>0) iterations
@@ -113,7 +119,8 @@ class SelfBlend:
 
 
 def self_blend_clip(
-  clip: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
+  clip: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, frequency: float = 1.0
 ) -> np.ndarray:
-  """A real clip [T, S, S, 3] uint8 with its landmarks [T, 5, 2] -> a self-blended fake clip."""
-  return SelfBlend(rng, clip.shape[1])(clip, landmarks)
+  """A real clip [T, S, S, 3] uint8 with its landmarks [T, 5, 2] -> a self-blended fake clip
+  (`frequency`: `SelfBlend`'s scale of the blur / sharpening)."""
+  return SelfBlend(rng, clip.shape[1], frequency)(clip, landmarks)
