@@ -95,16 +95,7 @@ def test_frequency_scale_reaches_the_training_stream(face_clip):
   source = _Source([_record("r1", 0, clip, landmarks), _record("r2", 0, clip, landmarks)])
   batches = {}
   for frequency in (1.0, 0.0):
-    data = ml_collections.ConfigDict(
-      dict(
-        clip_len=4,
-        sampling="windows",
-        balance=False,
-        num_workers=0,
-        augment={},
-        sbi=dict(mode="reals_only", fraction=0.5, frequency=frequency),
-      )
-    )
+    data = _stream_config(dict(mode="reals_only", fraction=0.5, frequency=frequency))
     it = pipeline.train_loader(
       None, data, local_batch_size=8, seed=0, source=source, process_index=0, process_count=1
     )
@@ -132,6 +123,13 @@ class _Source:
     return [pipeline.index_entry(r) for r in self.records]
 
 
+def _stream_config(sbi_settings: dict) -> ml_collections.ConfigDict:
+  """The data config of a 4-frame training stream without augmentation."""
+  return ml_collections.ConfigDict(
+    dict(clip_len=4, sampling="windows", balance=False, num_workers=0, augment={}, sbi=sbi_settings)
+  )
+
+
 def _record(video_id, label, clip, landmarks):
   idx = sampling.frame_indices(20, 4, "windows", 1)
   return {
@@ -157,16 +155,7 @@ def test_training_stream_with_self_blended_fakes(face_clip, mode):
       _record("f1", 1, noise, landmarks),
     ]
   )
-  data = ml_collections.ConfigDict(
-    dict(
-      clip_len=4,
-      sampling="windows",
-      balance=False,
-      num_workers=0,
-      augment={},
-      sbi=dict(mode=mode, fraction=0.5),
-    )
-  )
+  data = _stream_config(dict(mode=mode, fraction=0.5))
   it = pipeline.train_loader(
     None, data, local_batch_size=4, seed=0, source=source, process_index=0, process_count=1
   )
