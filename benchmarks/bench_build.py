@@ -10,8 +10,11 @@ to FF++ c23 (5,000 videos) and DFDC (~120k videos) on N such workers, assuming t
 per-worker rate and the measured parallel efficiency. Real videos are longer and larger than
 these synthetic ones (FF++: ~500 frames at 480p-1080p), so the extrapolated hours are a lower
 bound; the sampled frames per video (`--frames_per_video`) are what detection costs.
+`--videos_per_batch 4,8` also times 1-worker builds whose reals are detected in groups of that
+many videos (`ddf.data.video_beam.MakeExampleGroups`), against the 1-worker build above.
 
   python benchmarks/bench_build.py [--pairs 3] [--size 256] [--frames 48] [--workers 1,2]
+    [--videos_per_batch 4]
 """
 
 from __future__ import annotations
@@ -31,10 +34,18 @@ TARGETS = (("FF++ c23 (5,000 videos)", 5_000), ("DFDC (~120k videos)", 120_000))
 CLUSTER_WORKERS = (1, 2, 16, 64, 256)
 
 
-def build_once(manual: Path, data_dir: Path, workers: int, frames_per_video: int) -> dict:
+def build_once(
+  manual: Path, data_dir: Path, workers: int, frames_per_video: int, videos_per_batch: int = 1
+) -> dict:
   """Builds `manual` into `data_dir` on `workers` local Beam workers: timing and report."""
   builder = build_lib.get_builder(
-    data_dir, "c23", frames_per_video, 64, num_workers=workers, num_windows=2
+    data_dir,
+    "c23",
+    frames_per_video,
+    64,
+    num_workers=workers,
+    num_windows=2,
+    videos_per_batch=videos_per_batch,
   )
   start = time.perf_counter()
   build_lib.build(builder, manual)
@@ -59,8 +70,18 @@ def main() -> None:
   parser.add_argument("--frames", type=int, default=48, help="frames per synthetic video")
   parser.add_argument("--frames_per_video", type=int, default=16, help="frames stored per video")
   parser.add_argument("--workers", default="1,2", help="local Beam worker counts to time")
+  parser.add_argument(
+    "--videos_per_batch",
+    default="",
+    help="also time 1-worker builds detecting the reals in groups of these many videos",
+  )
   args = parser.parse_args()
   counts = [int(w) for w in args.workers.split(",")]
+  groups = [int(g) for g in args.videos_per_batch.split(",") if g.strip()]
+  if counts[0] != 1 and groups:
+    raise SystemExit(
+      "--videos_per_batch is compared with a 1-worker build: list 1 first in --workers"
+    )
   with tempfile.TemporaryDirectory() as tmp:
     manual = Path(tmp) / "manual"
     start = time.perf_counter()
@@ -77,6 +98,9 @@ def main() -> None:
       flush=True,
     )
     rows = [build_once(manual, Path(tmp) / f"tfds_{w}", w, args.frames_per_video) for w in counts]
+    grouped = [
+      build_once(manual, Path(tmp) / f"tfds_g{g}", 1, args.frames_per_video, g) for g in groups
+    ]
   ref = rows[0]
   print(f"\nBuild throughput ({args.frames_per_video} sampled frames per video, 64 px crops):\n")
   print(
@@ -103,6 +127,15 @@ def main() -> None:
       videos / (per_worker * n * (efficiency if n > 1 else 1.0)) / 3600 for n in CLUSTER_WORKERS
     ]
     print(f"| {name} | " + " | ".join(f"{h:.2f}" for h in hours) + " |")
+  if grouped:
+    print("\nReals detected in groups of videos (1 worker; speed-up over videos_per_batch 1):\n")
+    print("| videos_per_batch | seconds | videos/s | speed-up |")
+    print("|---|---|---|---|")
+    for g, r in zip([1, *groups], [ref, *grouped], strict=True):
+      print(
+        f"| {g} | {r['seconds']:.1f} | {r['videos_per_s']:.2f} | "
+        f"{r['videos_per_s'] / ref['videos_per_s']:.2f}x |"
+      )
 
 
 if __name__ == "__main__":

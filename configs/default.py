@@ -194,6 +194,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Build and predict: full face detection on every k-th frame of each window, O-Net tracking
   # in between (ddf.faces.FacePipeline); 1 = every frame.
   c.data.detect_every = 1
+  # Build: real videos whose faces are detected in shared batches (for an accelerator); 1 = alone.
+  c.data.videos_per_batch = 1
   # Frozen backbone only: precompute its features once per split and train on them
   # (ddf/data/feature_cache.py; pixel augmentation is then skipped).
   c.data.feature_cache = False

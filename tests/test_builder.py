@@ -563,3 +563,71 @@ def test_output_in_a_bucket_stops_before_any_video_is_decoded(
   )
   with pytest.raises(ValueError, match="array_record cannot write dataset shards to gs://"):
     build.build(builder, tiny_tree)
+
+
+def test_videos_per_batch_detects_reals_together_and_stores_the_same_faces(tiny_tree, tmp_path):
+  """`videos_per_batch=3`: the reals' faces are detected in shared batches of up to 3 videos (a
+  corrupt and a faceless real among them, each skipped alone); the records, landmarks within
+  float rounding, and the report are those of detecting video by video; and the groups are
+  fixed, so 1 and 2 workers store the same examples."""
+  from ddf.faces.pipeline import FacePipeline
+
+  manual = _subset_tree(tiny_tree, tmp_path / "manual", pairs_per_split=2)
+  (_, b), (c, _) = read_split_pairs(manual, "train")[:2]
+  corrupt = manual / "original_sequences/youtube/c23/videos" / f"{b}.mp4"
+  corrupt.unlink()
+  corrupt.write_bytes(np.random.default_rng(0).bytes(5000))
+  faceless = manual / "original_sequences/youtube/c23/videos" / f"{c}.mp4"
+  faceless.unlink()
+  noise = np.random.default_rng(1).integers(0, 255, (8, 128, 128, 3), dtype=np.uint8)
+  write_video(faceless, noise, fps=25)
+
+  calls = []
+  detect_many = FacePipeline.detect_many
+
+  def counting(self, videos):
+    calls.append(len(videos))
+    return detect_many(self, videos)
+
+  def make(name, group, workers):
+    builder = build.get_builder(
+      tmp_path / name,
+      "c23",
+      TINY_FRAMES_PER_VIDEO,
+      TINY_CROP,
+      num_workers=workers,
+      num_windows=1,
+      videos_per_batch=group,
+    )
+    build.build(builder, manual)
+    return builder
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(FacePipeline, "detect_many", counting)
+    alone = make("alone", 1, 1)
+    assert calls and max(calls) == 1
+    calls.clear()
+    grouped = make("grouped", 3, 1)
+  assert max(calls) > 1  # several videos' frames in one detector batch
+  for split in ("train", "val", "test"):
+    one, together = _records_by_key(alone, split), _records_by_key(grouped, split)
+    assert one.keys() == together.keys() and one
+    for key, record in one.items():
+      other = together[key]
+      np.testing.assert_allclose(record["landmarks"], other["landmarks"], atol=0.05)
+      assert record["face_found"] == other["face_found"]
+      for x, y in zip(record["frames"], other["frames"], strict=True):
+        diff = np.abs(
+          ffpp_examples.decode_jpeg(x).astype(int) - ffpp_examples.decode_jpeg(y).astype(int)
+        )
+        assert diff.mean() < 0.5, (key, diff.mean())
+  reports = [json.loads((Path(x.data_dir) / REPORT_NAME).read_text()) for x in (alone, grouped)]
+  assert reports[1]["videos_per_batch"] == 3 and reports[0]["videos_per_batch"] == 1
+  train = reports[1]["splits"]["train"]
+  assert "unreadable" in train["skipped_files"][f"original/{b}"]
+  assert "no face" in train["skipped_files"][f"original/{c}"]
+  assert [r["splits"] for r in reports] == [reports[0]["splits"]] * 2
+
+  on_two = make("grouped2", 3, 2)
+  for split in ("train", "val", "test"):
+    assert _records_by_key(grouped, split) == _records_by_key(on_two, split)

@@ -497,3 +497,40 @@ def test_pipeline_finds_small_face_in_1080p(detector, camera_rgb):
   assert res.face_found.all() and res.num_faces_found == 4
   err = np.abs(res.boxes - np.array(truth)).max()
   assert err < 5, err
+
+
+@pytest.mark.slow  # compiles large models (seconds to minutes)
+def test_detect_many_gives_each_video_its_own_detections(detector, astronaut, camera_rgb):
+  """Videos of two frame sizes, one faceless, with detect_every=2: `detect_many` batches the key
+  frames of equal-sized videos together and returns, per video, what `detect` returns alone."""
+  moving, _ = _clip(astronaut, num_frames=5)
+  still = np.repeat(camera_rgb[None], 3, axis=0)  # 512 x 512
+  blank = np.full((4, 640, 640, 3), 90, np.uint8)
+  videos = [(moving, None), (still, None), (blank, np.array([0, 1, 10, 11]))]
+  counting = _CountingDetector(detector)
+  pipe = FacePipeline(
+    crop_size=64, min_face_size=30, detect_max_side=512, detector=counting, detect_every=2
+  )
+  sizes = []
+  full = counting.detect
+
+  def recording(images, **kwargs):
+    sizes.append(len(images))
+    return full(images, **kwargs)
+
+  counting.detect = recording
+  together = pipe.detect_many(videos)
+  batched = sorted(sizes)
+  sizes.clear()
+  alone = [pipe.detect(frames, indices) for frames, indices in videos]
+  # Key frames: 0, 2, 4 | 0, 2 | 0, 1, 10, 11. The 640 px videos, both detected at 512 px with a
+  # smallest face of 24 px, share one batch of 3 + 4 frames; the 512 px video, detected as it is
+  # (smallest face 30 px), has its own.
+  assert batched[-1] == 7 and sum(batched) == sum(sizes)
+  assert len(together) == 3
+  for many, one in zip(together, alone, strict=True):
+    assert [len(d) for d in many] == [len(d) for d in one]
+    for d_many, d_one in zip(many, one, strict=True):
+      np.testing.assert_allclose(d_many.boxes, d_one.boxes, atol=1e-2)
+      np.testing.assert_allclose(d_many.landmarks, d_one.landmarks, atol=1e-2)
+  assert all(len(d) for d in together[0]) and not any(len(d) for d in together[2])

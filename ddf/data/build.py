@@ -75,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     help="run the full face detector on every k-th frame of each window only and track the "
     "face in between (1 = every frame; README, Figures)",
   )
+  parser.add_argument(
+    "--videos_per_batch",
+    type=int,
+    default=1,
+    help="detect the faces of this many real videos in shared batches (with "
+    "--detect_on_accelerator: keeps the accelerator busy; 1 = one video at a time)",
+  )
   args = parser.parse_args(argv)
   from ddf.data import build_lib, provenance, storage
 
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
       num_windows=args.num_windows,
       detect_on_accelerator=args.detect_on_accelerator,
       detect_every=args.detect_every,
+      videos_per_batch=args.videos_per_batch,
       dataset=args.dataset,
       beam_pipeline_options=args.beam_pipeline_options,
     )

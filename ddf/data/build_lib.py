@@ -45,6 +45,7 @@ def get_builder(
   num_windows: int = 4,
   detect_on_accelerator: bool = False,
   detect_every: int = 1,
+  videos_per_batch: int = 1,
   dataset: str = "faceforensics",
   beam_pipeline_options: str = "",
 ) -> VideoBuilder:
@@ -56,7 +57,8 @@ def get_builder(
   does, so both find the same dataset. `num_workers` (0 = all cores) is the local build's;
   `beam_pipeline_options` (`runner=...,project=...`) build on that Beam runner instead;
   `detect_every` > 1 runs the full face detector on every k-th frame of a window only
-  (`ddf.faces.FacePipeline`).
+  (`ddf.faces.FacePipeline`); `videos_per_batch` > 1 detects the faces of that many real videos
+  in shared batches (`ddf.data.video_beam.MakeExampleGroups`).
   """
   if dataset not in DATASETS:
     raise ValueError(f"Unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}.")
@@ -85,6 +87,7 @@ def get_builder(
     detect_on_accelerator=detect_on_accelerator,
     beam_pipeline_options=beam_pipeline_options,
     detect_every=detect_every,
+    videos_per_batch=videos_per_batch,
   )
   return builder
 
@@ -169,6 +172,7 @@ def builder_from_config(data: ml_collections.ConfigDict, prepare: bool = True) -
     num_workers=data.get("build_workers", 0),
     detect_on_accelerator=data.get("detect_on_accelerator", False),
     detect_every=data.get("detect_every", 1),
+    videos_per_batch=data.get("videos_per_batch", 1),
     beam_pipeline_options=data.get("beam_pipeline_options", ""),
     **options,
   )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -41,6 +42,8 @@ class ExampleOptions:
   jpeg_quality: int = 95
   detect_on_accelerator: bool = False  # else: CPU, one thread per worker process.
   detect_every: int = 1  # full face detection on every k-th frame of a window (FacePipeline).
+  # Real videos made together, their faces detected in shared batches (`make_examples`); 1 = alone.
+  videos_per_batch: int = 1
 
   def indices(self, total: int) -> np.ndarray:
     return sampling_lib.frame_indices(total, self.frames_per_video, self.sampling, self.num_windows)
@@ -159,32 +162,48 @@ def frame_landmarks(crop_landmarks: np.ndarray, matrices: np.ndarray) -> np.ndar
   return out
 
 
+def _target_usable(
+  entry: VideoEntry, video, target: TargetTrack | None, result: ExampleResult
+) -> bool:
+  """True for a fake that is cropped with its target's track; else (a real, or a fake whose
+  target was not built or differs in length, reason in `result`) its own faces are detected."""
+  if entry.label != 1:
+    return False
+  if target is None:
+    result.own_track_reason = f"target {entry.target_id} was not built"
+  elif target.total_frames != video.total_frames:
+    result.own_track_reason = (
+      f"target {entry.target_id} has {target.total_frames} frames, this fake {video.total_frames}"
+    )
+  else:
+    return True
+  return False
+
+
 def _faces(
   entry: VideoEntry,
   video,
   options: ExampleOptions,
   target: TargetTrack | None,
   result: ExampleResult,
+  detections: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(crops [T, S, S, 3], crop landmarks [T, 5, 2], face_found [T]) of one video."""
+  """(crops [T, S, S, 3], crop landmarks [T, 5, 2], face_found [T]) of one video; `detections`:
+  its frames' detections when already made (`FacePipeline.detect_many`)."""
   from ddf.faces import align as align_lib
 
-  if entry.label == 1:
-    if target is None:
-      result.own_track_reason = f"target {entry.target_id} was not built"
-    elif target.total_frames != video.total_frames:
-      result.own_track_reason = (
-        f"target {entry.target_id} has {target.total_frames} frames, this fake {video.total_frames}"
-      )
-    else:
-      result.face_source = "target"
-      crops, landmarks = [], []
-      for frame, points in zip(video.frames, target.landmarks, strict=True):
-        crop, matrix = align_lib.align_face(frame, points, options.crop_size, options.margin)
-        crops.append(crop)
-        landmarks.append(align_lib.transform_points(points, matrix))
-      return np.stack(crops), np.stack(landmarks), np.asarray(target.face_found, bool)
-  track = _PIPELINE(video.frames, video.indices)
+  if _target_usable(entry, video, target, result):
+    result.face_source = "target"
+    crops, landmarks = [], []
+    for frame, points in zip(video.frames, target.landmarks, strict=True):
+      crop, matrix = align_lib.align_face(frame, points, options.crop_size, options.margin)
+      crops.append(crop)
+      landmarks.append(align_lib.transform_points(points, matrix))
+    return np.stack(crops), np.stack(landmarks), np.asarray(target.face_found, bool)
+  if detections is None:
+    track = _PIPELINE(video.frames, video.indices)
+  else:
+    track = _PIPELINE.track_and_align(video.frames, detections)
   found = np.asarray(track.face_found, bool)
   if entry.label == 0:
     result.track = TargetTrack(
@@ -198,30 +217,67 @@ def make_example(
 ) -> ExampleResult:
   """Reads, aligns and encodes one video (a fake with `target`'s track). Raises only when a
   video in a bucket could not be copied (a network error: the runner retries the video)."""
-  from ddf.data.video import VideoError, read_frames
+  return make_examples([entry], options, [target])[0]
 
-  result = ExampleResult(key=entry.key)
+
+def make_examples(
+  entries: Sequence[VideoEntry],
+  options: ExampleOptions,
+  targets: Sequence[TargetTrack | None] | None = None,
+) -> list[ExampleResult]:
+  """`make_example` for several videos, the faces of all those that need detection found in
+  one batch (`FacePipeline.detect_many`: key frames of equal size share detector calls). Each
+  video is read, skipped or kept on its own; if the batch's detection fails, each of its videos
+  is detected alone."""
+  from ddf.data.video import read_frames
+
+  targets = list(targets) if targets is not None else [None] * len(entries)
   if _PIPELINE is None or _WORKER.get("options") != _face_options(options):
     init_worker(options, worker_process=False)
+  results = [ExampleResult(key=e.key) for e in entries]
+  videos = [
+    _guarded(e, r, lambda e=e, r=r: _read(e, options, r, read_frames))
+    for e, r in zip(entries, results, strict=True)
+  ]
+  detect = [
+    i
+    for i, (e, v) in enumerate(zip(entries, videos, strict=True))
+    if v is not None and not _target_usable(e, v, targets[i], ExampleResult(key=e.key))
+  ]
+  detections: dict[int, list] = {}
+  if len(detect) > 1:
+    try:
+      found = _PIPELINE.detect_many([(videos[i].frames, videos[i].indices) for i in detect])
+      detections = dict(zip(detect, found, strict=True))
+    except Exception:  # noqa: BLE001 - one bad video must not cost the others: each alone below
+      detections = {}
+  for i, (e, v, r) in enumerate(zip(entries, videos, results, strict=True)):
+    if v is not None:
+      r.example = _guarded(
+        e, r, lambda e=e, v=v, r=r, i=i: _finish(e, v, options, targets[i], r, detections.get(i))
+      )
+    r.worker = worker_stats()
+  return results
+
+
+def _guarded(entry: VideoEntry, result: ExampleResult, make):
+  """`make()`, with a video's failure recorded in `result.skipped` (None returned) instead of
+  raised; only a video in a bucket that could not be copied raises (the runner retries it)."""
+  from ddf.data.video import VideoError
+
   try:
-    result.example = _make(entry, options, target, result, read_frames)
+    return make()
   except VideoError as e:
     result.skipped = f"unreadable: {e}"
   except Exception as e:  # noqa: BLE001 - a decoder bug must not abort a build.
     if isinstance(e, OSError) and storage.is_remote(entry.path):
       raise  # copying it from the bucket failed (network, full disk): the runner retries it
     result.skipped = f"unreadable: {entry.path}: {type(e).__name__}: {e}"
-  result.worker = worker_stats()
-  return result
+  return None
 
 
-def _make(
-  entry: VideoEntry,
-  options: ExampleOptions,
-  target: TargetTrack | None,
-  result: ExampleResult,
-  read_frames,
-) -> dict[str, Any] | None:
+def _read(entry: VideoEntry, options: ExampleOptions, result: ExampleResult, read_frames):
+  """The video's sampled frames, or None (reason in `result`) when it is too short."""
   video = read_frames(entry.path, sampler=options.indices)
   window = sampling_lib.window_length(
     options.frames_per_video, options.sampling, options.num_windows
@@ -237,7 +293,19 @@ def _make(
       f"{entry.path}: only {video.total_frames} frames, fewer than the "
       f"{options.frames_per_video} asked; frames repeat"
     )
-  crops, landmarks, found = _faces(entry, video, options, target, result)
+  return video
+
+
+def _finish(
+  entry: VideoEntry,
+  video,
+  options: ExampleOptions,
+  target: TargetTrack | None,
+  result: ExampleResult,
+  detections: list | None = None,
+) -> dict[str, Any] | None:
+  """The example of a read video: its faces (`_faces`), or None when too few were found."""
+  crops, landmarks, found = _faces(entry, video, options, target, result, detections)
   result.frames_without_face = int((~found).sum())
   if found.mean() < MIN_FACE_FRACTION:
     result.skipped = (

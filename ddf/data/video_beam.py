@@ -1,9 +1,11 @@
 """The Apache Beam pipeline every video builder generates its examples with.
 
 One element per video: decode, detect and align in a worker (`MakeExamples`; the face pipeline
-is set up once per worker in `DoFn.setup`), one example per built video. Per split, the reals
-run first and their face tracks become a side input of the fakes' step, so a fake is cropped
-with its target's track on any runner. Every video, built or skipped, also yields a small JSON
+is set up once per worker in `DoFn.setup`), one example per built video. With
+`videos_per_batch` > 1 an element of the reals' step is a fixed group of that many videos, whose
+faces are detected in shared batches (`MakeExampleGroups`; for an accelerator worker). Per
+split, the reals run first and their face tracks become a side input of the fakes' step, so a
+fake is cropped with its target's track on any runner. Every video, built or skipped, also yields a small JSON
 record (`video_report.result_record`) written as text shards under `REPORT_PARTS` in the
 dataset's folder; the builder sums them into `build_report.json` once the pipeline has run.
 
@@ -162,6 +164,10 @@ class MakeExamples(beam.DoFn):
     if result is None:
       result = ffpp_examples.make_example(entry, self._options, target)
       self._cache.put(digest, result)
+    yield from self._outputs(entry, result, reused)
+
+  def _outputs(self, entry: VideoEntry, result: ffpp_examples.ExampleResult, reused: bool):
+    """The report record, a real's track and the example of one video's outcome."""
     built = result.example is not None
     beam.metrics.Metrics.counter(self._split, "built" if built else "skipped").inc()
     record = video_report.result_record(self._split, result, reused=reused)
@@ -171,6 +177,29 @@ class MakeExamples(beam.DoFn):
     if result.track is not None:
       yield beam.pvalue.TaggedOutput(_TRACK, (entry.video_id, result.track))
     yield result.key, result.example
+
+
+class MakeExampleGroups(MakeExamples):
+  """A group of real videos (a tuple of `VideoEntry`) -> the outputs `MakeExamples` gives for
+  each, the faces of the group's unfinished videos detected in shared batches
+  (`ffpp_examples.make_examples`)."""
+
+  def process(self, group: tuple[VideoEntry, ...]):
+    digests = [self._cache.digest(entry, self._options, None) for entry in group]
+    results = [self._cache.get(d) for d in digests]
+    todo = [i for i, r in enumerate(results) if r is None]
+    made = ffpp_examples.make_examples([group[i] for i in todo], self._options) if todo else []
+    for i, result in zip(todo, made, strict=True):
+      self._cache.put(digests[i], result)
+      results[i] = result
+    for i, result in enumerate(results):
+      yield from self._outputs(group[i], result, reused=i not in todo)
+
+
+def video_groups(entries: Sequence[VideoEntry], size: int) -> list[tuple[VideoEntry, ...]]:
+  """Consecutive groups of `size` videos (the last may be shorter), the same on every runner and
+  worker count, so a build's detector batches, and so its bytes, do not depend on them."""
+  return [tuple(entries[i : i + size]) for i in range(0, len(entries), size)]
 
 
 def generate_split(
@@ -187,21 +216,28 @@ def generate_split(
   reals = [e for e in entries if e.label == 0]
   fakes = [e for e in entries if e.label == 1]
 
+  group = options.videos_per_batch
+  if group < 1:
+    raise ValueError(f"videos_per_batch must be >= 1, got {group}")
+
   @beam.ptransform_fn
   def _generate(root):
-    def make(name, videos, **side):
+    def make(name, videos, maker, **side):
       return (
         root
         | f"List {name}" >> beam.Create(videos)
         | f"Spread {name}" >> beam.Reshuffle()  # over the workers, not one bundle
         | f"Build {name}"
-        >> beam.ParDo(MakeExamples(split, options, worker_process, cache_dir), **side).with_outputs(
+        >> beam.ParDo(maker(split, options, worker_process, cache_dir), **side).with_outputs(
           _REPORT, _TRACK, main="examples"
         )
       )
 
-    made_reals = make("reals", reals)
-    made_fakes = make("fakes", fakes, tracks=beam.pvalue.AsDict(made_reals[_TRACK]))
+    if group > 1:  # the reals' faces are detected; a fake mostly takes its target's track
+      made_reals = make("reals", video_groups(reals, group), MakeExampleGroups)
+    else:
+      made_reals = make("reals", reals, MakeExamples)
+    made_fakes = make("fakes", fakes, MakeExamples, tracks=beam.pvalue.AsDict(made_reals[_TRACK]))
     _ = (
       (made_reals[_REPORT], made_fakes[_REPORT])
       | "Report records" >> beam.Flatten()

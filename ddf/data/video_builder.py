@@ -57,6 +57,9 @@ class BuildOptions:
   # Full face detection on every k-th frame of each stored window only, O-Net tracking between
   # (ddf.faces.FacePipeline; landmarks within ~2 px of detecting every frame). 1 = every frame.
   detect_every: int = 1
+  # Real videos per worker element, their key frames detected in shared batches (an accelerator
+  # worker keeps busier); 1 = one video at a time. A build's bytes depend on it (float rounding).
+  videos_per_batch: int = 1
   # Beam pipeline options (`runner=FlinkRunner,flink_master=h:8081,...`); "" = local DirectRunner.
   # `tfds build --beam_pipeline_options` takes precedence.
   beam_pipeline_options: str = ""
@@ -242,6 +245,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       num_windows=cfg.num_windows,
       detect_on_accelerator=self.build_options.detect_on_accelerator,
       detect_every=self.build_options.detect_every,
+      videos_per_batch=self.build_options.videos_per_batch,
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -336,6 +340,7 @@ class VideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     report["beam"] = {"runner": runner, "workers": workers}
     # How faces were found: not in the config name, so recorded here (1 = every stored frame).
     report["detect_every"] = self.build_options.detect_every
+    report["videos_per_batch"] = self.build_options.videos_per_batch
     video_report.finish(report, time.time() - start)
     path = storage.as_path(self.data_dir) / REPORT_NAME
     path.write_text(json.dumps(report, indent=1))

@@ -68,6 +68,21 @@ def centre_square_crops(frames: np.ndarray, crop_size: int) -> tuple[np.ndarray,
   return crops, np.array([x0, y0, x0 + side, y0 + side], np.float32)
 
 
+@dataclasses.dataclass
+class _DetectionJob:
+  """One video's detection inputs (`FacePipeline._detection_job`)."""
+
+  small: np.ndarray  # [T, h, w, 3] the frames at the detection scale
+  keys: np.ndarray  # [K] positions the full detector runs on
+  min_face: float  # smallest face, in detection-image pixels
+  scale: float  # detection scale f (`FacePipeline.detect_scale`)
+  fx: float  # exact x / y ratios of the detection image to the frame
+  fy: float
+
+  def key_images(self) -> np.ndarray:
+    return self.small if len(self.keys) == len(self.small) else self.small[self.keys]
+
+
 class FacePipeline:
   """Detect -> track -> align for one video.
 
@@ -181,6 +196,31 @@ class FacePipeline:
   ) -> list[FaceDetections]:
     """Per-frame detections in original-frame coordinates (downscaled for detection); with
     `detect_every` > 1, frames between key frames hold the refined track box (class doc)."""
+    return self.detect_many([(frames, frame_indices)])[0]
+
+  def detect_many(
+    self, videos: Sequence[tuple[np.ndarray, np.ndarray | None]]
+  ) -> list[list[FaceDetections]]:
+    """`detect` for several videos [(frames [T_i, H_i, W_i, 3] uint8, frame_indices | None)],
+    with the key frames of every video whose detection images share a size in one batch (of up to
+    `batch_size` frames): on an accelerator, a batch of many videos' frames keeps it busier than
+    one video's. Per video the same detections as `detect`, up to float rounding (a frame's
+    detector outputs may round differently in a batch of another size)."""
+    jobs = [self._detection_job(frames, indices) for frames, indices in videos]
+    key_dets: list[list[FaceDetections]] = [[] for _ in jobs]
+    groups: dict[tuple, list[int]] = {}
+    for j, job in enumerate(jobs):
+      groups.setdefault((job.small.shape[1:], job.min_face), []).append(j)
+    for (_, min_face), members in groups.items():
+      images = [jobs[j].key_images() for j in members]
+      found = self._detect_full(np.concatenate(images), min_face)
+      ends = np.cumsum([len(x) for x in images])
+      for j, a, b in zip(members, ends - [len(x) for x in images], ends, strict=True):
+        key_dets[j] = found[a:b]
+    return [self._complete(job, dets) for job, dets in zip(jobs, key_dets, strict=True)]
+
+  def _detection_job(self, frames: np.ndarray, frame_indices: np.ndarray | None) -> _DetectionJob:
+    """One video's detection images (downscaled, `detect_scale`), key frames and smallest face."""
     frames = self._check(frames)
     t, h, w, _ = frames.shape
     f = self.detect_scale(h, w)
@@ -191,18 +231,22 @@ class FacePipeline:
     else:
       small, fy, fx = frames, 1.0, 1.0
     min_face = max(self.min_face_size * f, 12.0)
-    keys = self.key_frames(t, frame_indices)
+    return _DetectionJob(small, self.key_frames(t, frame_indices), min_face, f, fx, fy)
+
+  def _complete(self, job: _DetectionJob, key_dets: list[FaceDetections]) -> list[FaceDetections]:
+    """A video's per-frame detections from those of its key frames: frames between key frames
+    tracked (`_refine_between_keys`), lost ones detected in full; mapped to frame coordinates."""
+    t = len(job.small)
     dets = [FaceDetections.empty() for _ in range(t)]
-    key_images = small if len(keys) == t else small[keys]
-    for i, d in zip(keys, self._detect_full(key_images, min_face), strict=True):
+    for i, d in zip(job.keys, key_dets, strict=True):
       dets[i] = d
-    if len(keys) < t:
-      retry = self._refine_between_keys(small, dets, keys)
-      for i, d in zip(retry, self._detect_full(small[retry], min_face), strict=True):
+    if len(job.keys) < t:
+      retry = self._refine_between_keys(job.small, dets, job.keys)
+      for i, d in zip(retry, self._detect_full(job.small[retry], job.min_face), strict=True):
         dets[i] = d
-    if f != 1.0:
-      s4 = np.array([fx, fy, fx, fy], np.float32)
-      s2 = np.array([fx, fy], np.float32)
+    if job.scale != 1.0:
+      s4 = np.array([job.fx, job.fy, job.fx, job.fy], np.float32)
+      s2 = np.array([job.fx, job.fy], np.float32)
       dets = [FaceDetections(d.boxes / s4, d.scores, d.landmarks / s2) for d in dets]
     return dets
 
