@@ -114,16 +114,22 @@ def _subset_tree(src: Path, dst: Path, pairs_per_split: int = 1) -> Path:
   return dst
 
 
+def _spoil(corrupt: Path, faceless: Path) -> None:
+  """Replaces the (symlinked) video `corrupt` with random bytes and `faceless` with an 8-frame
+  128 px video of noise."""
+  corrupt.unlink()
+  corrupt.write_bytes(np.random.default_rng(0).bytes(5000))
+  faceless.unlink()
+  noise = np.random.default_rng(1).integers(0, 255, (8, 128, 128, 3), dtype=np.uint8)
+  write_video(faceless, noise, fps=25)
+
+
 def test_corrupt_faceless_and_missing_videos_are_reported_not_fatal(tiny_tree, tmp_path):
   manual = _subset_tree(tiny_tree, tmp_path / "manual")
   a, b = read_split_pairs(manual, "train")[0]
   corrupt = manual / "original_sequences/youtube/c23/videos" / f"{a}.mp4"
-  corrupt.unlink()
-  corrupt.write_bytes(np.random.default_rng(0).bytes(5000))
   faceless = manual / "manipulated_sequences/Face2Face/c23/videos" / f"{a}_{b}.mp4"
-  faceless.unlink()
-  noise = np.random.default_rng(1).integers(0, 255, (8, 128, 128, 3), dtype=np.uint8)
-  write_video(faceless, noise, fps=25)
+  _spoil(corrupt, faceless)
   missing = manual / "manipulated_sequences/FaceSwap/c23/videos" / f"{b}_{a}.mp4"
   missing.unlink()
 
@@ -574,13 +580,8 @@ def test_videos_per_batch_detects_reals_together_and_stores_the_same_faces(tiny_
 
   manual = _subset_tree(tiny_tree, tmp_path / "manual", pairs_per_split=2)
   (_, b), (c, _) = read_split_pairs(manual, "train")[:2]
-  corrupt = manual / "original_sequences/youtube/c23/videos" / f"{b}.mp4"
-  corrupt.unlink()
-  corrupt.write_bytes(np.random.default_rng(0).bytes(5000))
-  faceless = manual / "original_sequences/youtube/c23/videos" / f"{c}.mp4"
-  faceless.unlink()
-  noise = np.random.default_rng(1).integers(0, 255, (8, 128, 128, 3), dtype=np.uint8)
-  write_video(faceless, noise, fps=25)
+  videos = manual / "original_sequences/youtube/c23/videos"
+  _spoil(videos / f"{b}.mp4", videos / f"{c}.mp4")
 
   calls = []
   detect_many = FacePipeline.detect_many

@@ -254,7 +254,11 @@ def make_examples(
   for i, (e, v, r) in enumerate(zip(entries, videos, results, strict=True)):
     if v is not None:
       r.example = _guarded(
-        e, r, lambda e=e, v=v, r=r, i=i: _finish(e, v, options, targets[i], r, detections.get(i))
+        e,
+        r,
+        lambda e=e, v=v, r=r, i=i: _finish(
+          e, v, options, r, _faces(e, v, options, targets[i], r, detections.get(i))
+        ),
       )
     r.worker = worker_stats()
   return results
@@ -300,12 +304,11 @@ def _finish(
   entry: VideoEntry,
   video,
   options: ExampleOptions,
-  target: TargetTrack | None,
   result: ExampleResult,
-  detections: list | None = None,
+  faces: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> dict[str, Any] | None:
-  """The example of a read video: its faces (`_faces`), or None when too few were found."""
-  crops, landmarks, found = _faces(entry, video, options, target, result, detections)
+  """The example of a read video with its `faces` (`_faces`), or None when too few were found."""
+  crops, landmarks, found = faces
   result.frames_without_face = int((~found).sum())
   if found.mean() < MIN_FACE_FRACTION:
     result.skipped = (
