@@ -184,8 +184,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.augment.shift = 0  # translate a clip by up to this many pixels (all frames alike).
   # Self-blended fakes made on the fly from real clips (ddf/data/sbi.py): "off", "reals_only"
   # (train on reals + their self-blends, as SBI does) or "mixed" (+ the dataset's own fakes);
-  # `frequency` scales the self-blends' blur / sharpening (1 = SBI's ranges, 0 = none).
-  c.data.sbi = ml_collections.ConfigDict(dict(mode="off", fraction=0.5, frequency=1.0))
+  # `frequency` scales the self-blends' blur / sharpening (1 = SBI's ranges, 0 = none); `warp`
+  # is the interpolation of the source's scale and shift ("linear" | "cubic"; ddf/data/sbi.py).
+  c.data.sbi = ml_collections.ConfigDict(
+    dict(mode="off", fraction=0.5, frequency=1.0, warp="linear")
+  )
   c.data.num_workers = 0  # grain worker processes (0 = in process).
   c.data.build_workers = 0  # processes for decode + face detection at build time (0 = all cores).
   # Build on a Beam runner (`runner=FlinkRunner,flink_master=...`; README); "" = on this machine.

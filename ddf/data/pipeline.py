@@ -273,8 +273,7 @@ class RandomClip(grain.RandomMapTransform):
   start among the rule's training clips; frames are augmented.
 
   With `sbi_fraction` > 0, a real clip becomes a self-blended fake (label 1) with that
-  probability (`ddf.data.sbi`, its blur / sharpening scaled by `sbi_frequency`), before
-  augmentation.
+  probability (`ddf.data.sbi`, with `sbi_options`: `sbi_options(data)`), before augmentation.
   """
 
   def __init__(
@@ -282,12 +281,12 @@ class RandomClip(grain.RandomMapTransform):
     rule: ClipRule,
     augment: ml_collections.ConfigDict | None,
     sbi_fraction: float = 0.0,
-    sbi_frequency: float = 1.0,
+    sbi_options: dict[str, Any] | None = None,
   ):
     self.rule = rule
     self.augment = augment
     self.sbi_fraction = sbi_fraction
-    self.sbi_frequency = sbi_frequency
+    self.sbi_options = sbi_options or {}
 
   def random_map(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     starts = self.rule.train_starts(record)
@@ -300,7 +299,7 @@ class RandomClip(grain.RandomMapTransform):
     label = int(record["label"])
     if self.sbi_fraction and label == 0 and rng.random() < self.sbi_fraction:
       landmarks = np.asarray(record["landmarks"])[start : start + self.rule.clip_len]
-      inputs["clips"] = sbi.self_blend_clip(inputs["clips"], landmarks, rng, self.sbi_frequency)
+      inputs["clips"] = sbi.self_blend_clip(inputs["clips"], landmarks, rng, **self.sbi_options)
       label = 1
     if self.augment is not None and "clips" in inputs:
       inputs["clips"] = augment_clip(inputs["clips"], rng, self.augment)
@@ -320,11 +319,16 @@ def sbi_settings(data: ml_collections.ConfigDict) -> tuple[str, float]:
   return mode, 0.5 if mode == "reals_only" else float(sbi_cfg.get("fraction", 0.5))
 
 
-def sbi_frequency(data: ml_collections.ConfigDict) -> float:
-  """`data.sbi.frequency`: the scale of the self-blends' blur / sharpening (1 = SBI's ranges,
-  0 = none; `ddf.data.sbi.SelfBlend`). Configs written before it existed mean 1."""
-  sbi_cfg = data.get("sbi")
-  return float(sbi_cfg.get("frequency", 1.0)) if sbi_cfg else 1.0
+def sbi_options(data: ml_collections.ConfigDict) -> dict[str, Any]:
+  """How self-blends are made (`ddf.data.sbi.SelfBlend`): `data.sbi.frequency`, the scale of
+  their blur / sharpening (1 = SBI's ranges, 0 = none), and `data.sbi.warp`, the interpolation
+  of the source's scale and shift. Configs written before these keys existed mean 1 and
+  "linear"."""
+  sbi_cfg = data.get("sbi") or {}
+  return {
+    "frequency": float(sbi_cfg.get("frequency", 1.0)),
+    "warp": str(sbi_cfg.get("warp", "linear")),
+  }
 
 
 def train_loader(
@@ -372,7 +376,7 @@ def train_loader(
     grain.MapDataset.source(source)
     .shuffle(seed=seed)
     .repeat(None)
-    .random_map(RandomClip(rule, augment, sbi_fraction, sbi_frequency(data)), seed=seed)
+    .random_map(RandomClip(rule, augment, sbi_fraction, sbi_options(data)), seed=seed)
   )
   local, global_bs = local_batch_size, local_batch_size * pc
 

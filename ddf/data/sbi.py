@@ -20,6 +20,10 @@ import cv2
 import numpy as np
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+# Interpolation of the source's scale / shift. Bilinear resampling at the stored crop's scale is a
+# low-pass of its own: every self-blend's face then has less high-frequency energy than the
+# frame around it (README, "Self-blended training"); cubic keeps it.
+WARPS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
 def _hull_points(landmarks: np.ndarray, grow: float) -> np.ndarray:
@@ -49,12 +53,18 @@ class SelfBlend:
   """One clip's self-blending transform, drawn from `rng` (apply with `__call__`).
 
   `frequency` scales the frequency transform (the blur's sigma or the sharpening amount; 0 = none,
-  1 = the ranges above); the draws do not depend on it, so every other part is the same blend."""
+  1 = the ranges above); `warp` is the interpolation of the source's scale and shift (`WARPS`).
+  The draws depend on neither, so every other part is the same blend."""
 
-  def __init__(self, rng: np.random.Generator, size: int, frequency: float = 1.0):
+  def __init__(
+    self, rng: np.random.Generator, size: int, frequency: float = 1.0, warp: str = "linear"
+  ):
     if frequency < 0:
       raise ValueError(f"SBI frequency scale must be >= 0, got {frequency}")
+    if warp not in WARPS:
+      raise ValueError(f"SBI warp must be one of {sorted(WARPS)}, got {warp!r}")
     self.size = size
+    self.warp = warp
     self.grow = rng.uniform(0.9, 1.1)
     self.hue, self.sat, self.val = (
       rng.uniform(-8, 8),
@@ -92,7 +102,13 @@ class SelfBlend:
     centre = landmarks.mean(0)
     matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), 0.0, self.scale)
     matrix[:, 2] += self.shift * width
-    return cv2.warpAffine(out, matrix, (self.size, self.size), borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(
+      out,
+      matrix,
+      (self.size, self.size),
+      flags=WARPS[self.warp],
+      borderMode=cv2.BORDER_REFLECT,
+    )
 
   def mask(self, landmarks: np.ndarray) -> np.ndarray:
     """[S, S] float32 blend weights in [0, ratio] for one frame's landmarks."""
@@ -119,8 +135,8 @@ class SelfBlend:
 
 
 def self_blend_clip(
-  clip: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, frequency: float = 1.0
+  clip: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, **options
 ) -> np.ndarray:
   """A real clip [T, S, S, 3] uint8 with its landmarks [T, 5, 2] -> a self-blended fake clip
-  (`frequency`: `SelfBlend`'s scale of the blur / sharpening)."""
-  return SelfBlend(rng, clip.shape[1], frequency)(clip, landmarks)
+  (`options`: `SelfBlend`'s `frequency` and `warp`)."""
+  return SelfBlend(rng, clip.shape[1], **options)(clip, landmarks)
