@@ -206,3 +206,20 @@ def test_a_blended_clip_looks_like_a_face_swap(face_clip, tmp_path):
   path = tmp_path / "sbi.png"
   cv2.imwrite(str(path), cv2.cvtColor(cv2.resize(sheet, None, fx=3, fy=3), cv2.COLOR_RGB2BGR))
   assert path.stat().st_size > 0
+
+
+def test_face_ring_log_ratio_reads_a_noisier_face():
+  """White noise twice as strong inside the face box: the Laplacian's energy ratio is 4."""
+  from ddf import baselines_lib
+  from ddf.sbi_highpass_lib import face_ring_log_ratio
+
+  rng = np.random.default_rng(0)
+  noise = rng.normal(0.0, 4.0, (8, 96, 96, 1)).repeat(3, axis=-1)
+  lo, hi = baselines_lib.face_box(96, 2.0)
+  noise[:, lo:hi, lo:hi] *= 2.0
+  clip = np.clip(128 + noise, 0, 255).round().astype(np.uint8)
+  assert face_ring_log_ratio(clip, 2.0) == pytest.approx(np.log(4.0), abs=0.1)
+  flat = np.full((8, 96, 96, 3), 128, np.uint8)
+  assert face_ring_log_ratio(flat, 2.0) == pytest.approx(0.0, abs=1e-6)
+  with pytest.raises(ValueError, match="no face region or no ring"):
+    face_ring_log_ratio(clip, 1.0)
