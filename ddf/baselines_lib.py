@@ -69,12 +69,12 @@ Featurizer = Callable[[np.ndarray], np.ndarray]  # clips [B, T, S, S, 3] uint8 -
 # Features.
 
 
-def _luma(clips: np.ndarray) -> np.ndarray:
+def luma(clips: np.ndarray) -> np.ndarray:
   """[..., S, S, 3] uint8 RGB -> [..., S, S] float32 luma in [0, 255] (BT.601)."""
   return np.tensordot(clips.astype(np.float32), np.array([0.299, 0.587, 0.114], np.float32), 1)
 
 
-def _lap_and_grad(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def laplacian_and_gradient(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Luma [..., H, W] -> (4-neighbour Laplacian, central-difference gradient magnitude), same
   shape; borders replicated within each image."""
   pad = [(0, 0)] * (y.ndim - 2) + [(1, 1), (1, 1)]
@@ -111,8 +111,8 @@ def grid_features(clips: np.ndarray, grid: int = GRID) -> np.ndarray:
   """
   clips = np.asarray(clips)
   b, t = clips.shape[:2]
-  y = _luma(clips)  # [B, T, S, S]
-  lap, grad = _lap_and_grad(y)
+  y = luma(clips)  # [B, T, S, S]
+  lap, grad = laplacian_and_gradient(y)
   lap_var = np.maximum(cell_means(lap * lap, grid) - cell_means(lap, grid) ** 2, 0.0)
   lab = np.moveaxis(_lab(clips), -1, 2)  # [B, T, 3, S, S]
   lab_cells = cell_means(lab, grid)  # [B, T, 3, g, g]
@@ -143,7 +143,7 @@ def face_box(size: int, margin: float) -> tuple[int, int]:
 def edge_log_ratio(clips: np.ndarray, margin: float) -> np.ndarray:
   """Clips [B, T, S, S, 3] uint8 -> [B] log(mean gradient magnitude inside the face box / outside
   it), over all frames of each clip."""
-  _, grad = _lap_and_grad(_luma(np.asarray(clips)))  # [B, T, S, S]
+  _, grad = laplacian_and_gradient(luma(np.asarray(clips)))  # [B, T, S, S]
   size = grad.shape[-1]
   lo, hi = face_box(size, margin)
   if not 0 < lo < hi < size:
@@ -158,7 +158,7 @@ def edge_log_ratio(clips: np.ndarray, margin: float) -> np.ndarray:
 def brightness_flicker(clips: np.ndarray, margin: float) -> np.ndarray:
   """Clips [B, T, S, S, 3] uint8 (T >= 3) -> [B] log(1 + mean |second difference over time| of the
   face box's mean luma)."""
-  y = _luma(np.asarray(clips))  # [B, T, S, S]
+  y = luma(np.asarray(clips))  # [B, T, S, S]
   lo, hi = face_box(y.shape[-1], margin)
   m = y[..., lo:hi, lo:hi].mean((-1, -2))  # [B, T]
   if m.shape[1] < 3:

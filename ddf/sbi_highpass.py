@@ -17,11 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
-
-from ddf.sbi_highpass_lib import measure
 
 _REPO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.py"
 DEFAULT_CONFIG = str(_REPO_CONFIG) if _REPO_CONFIG.exists() else "configs/default.py"
@@ -37,19 +34,19 @@ config_flags.DEFINE_config_file(
 )
 
 
-def main(argv: list[str]) -> None:
-  del argv
-  groups = measure(FLAGS.config, FLAGS.split, FLAGS.blends)
-  if "real" not in groups:
-    raise SystemExit(f"no real video with an evaluation clip in split {FLAGS.split!r}")
-  real = float(np.mean(groups["real"]))
-  print(f"Face vs. surroundings high-pass energy, log ratio ({FLAGS.split}, first clip per video)")
-  print("| clips | n | mean ± std | mean - reals' |")
-  print("|---|---|---|---|")
-  for name in ["real", *sorted(k for k in groups if k != "real")]:
-    v = np.asarray(groups[name])
-    print(f"| {name} | {len(v)} | {v.mean():+.3f} ± {v.std():.3f} | {v.mean() - real:+.3f} |")
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from ddf import sbi_highpass_lib
+
+  groups = sbi_highpass_lib.measure(FLAGS.config, FLAGS.split, FLAGS.blends)
+  print(sbi_highpass_lib.table(groups, FLAGS.split))
+  return 0
+
+
+def cli() -> None:
+  app.run(main)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli()

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ddf.baselines_lib import _lap_and_grad, _luma, face_box
+from ddf.baselines_lib import face_box, laplacian_and_gradient, luma
 
 INSET = 6  # pixels between the face box's edge and the region measured inside it
 
@@ -14,7 +14,7 @@ INSET = 6  # pixels between the face box's edge and the region measured inside i
 def face_ring_log_ratio(clip: np.ndarray, margin: float, inset: int = INSET) -> float:
   """Clip [T, S, S, 3] uint8 RGB -> log(mean squared luma Laplacian inside the face box, `inset`
   pixels in from its edge) - log(the same outside the face box)."""
-  lap, _ = _lap_and_grad(_luma(np.asarray(clip)))  # [T, S, S]
+  lap, _ = laplacian_and_gradient(luma(np.asarray(clip)))  # [T, S, S]
   size = lap.shape[-1]
   lo, hi = face_box(size, margin)
   if not 0 < lo < hi - 2 * inset < size:
@@ -59,3 +59,21 @@ def measure(config, split: str, blends: int) -> dict[str, list[float]]:
           name = f"self-blend, {warp}, {kind if frequency else 'frequency 0'}"
           groups[name].append(face_ring_log_ratio(blend(clip, landmarks), margin))
   return dict(groups)
+
+
+def table(groups: dict[str, list[float]], split: str) -> str:
+  """`measure`'s groups as a markdown table: n, mean ± std and the mean minus the reals'."""
+  if "real" not in groups:
+    raise ValueError(f"no real video with an evaluation clip in split {split!r}")
+  real = float(np.mean(groups["real"]))
+  lines = [
+    f"Face vs. surroundings high-pass energy, log ratio ({split}, first clip per video)",
+    "| clips | n | mean ± std | mean - reals' |",
+    "|---|---|---|---|",
+  ]
+  for name in ["real", *sorted(k for k in groups if k != "real")]:
+    v = np.asarray(groups[name])
+    lines.append(
+      f"| {name} | {len(v)} | {v.mean():+.3f} ± {v.std():.3f} | {v.mean() - real:+.3f} |"
+    )
+  return "\n".join(lines)

@@ -64,6 +64,7 @@ def test_entry_points_are_the_documented_commands():
       "ddf.evaluate",
       "ddf.predict",
       "ddf.precompute_features",
+      "ddf.sbi_highpass",
       "ddf.tables",
       "ddf.train",
       "ddf.weights",
