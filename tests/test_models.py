@@ -21,7 +21,12 @@ from ddf.models import (
   frame_features,
   get_backbone,
 )
-from ddf.models.detector import SpatialConfig, backbone_frames, laplacian_residual
+from ddf.models.detector import (
+  SpatialConfig,
+  backbone_frames,
+  laplacian_residual,
+  scale_free_residual,
+)
 
 
 def _count(arch: str) -> int:
@@ -340,6 +345,37 @@ def test_laplacian_residual_matches_neighbour_sums():
   off = backbone_frames(jnp.asarray(square), SpatialConfig(image_size=9, highpass=False))
   np.testing.assert_allclose(np.asarray(on), np.asarray(laplacian_residual(square)), atol=1e-3)
   np.testing.assert_array_equal(np.asarray(off), square)
+
+
+@pytest.mark.parametrize("size", [12, 20])
+def test_scale_free_residual_keeps_relative_energy_only(size):
+  """highpass_norm: one video's frames filmed with 3x the noise and contrast give the same input,
+  its RMS is 32 about 127.5 per frame, and a face noisier than its ring still shows as such."""
+  rng = np.random.default_rng(size)
+  content = rng.uniform(60, 200, (2, size, size, 3)).astype(np.float32)
+  noise = rng.normal(0, 1, content.shape).astype(np.float32)
+  quiet = np.asarray(scale_free_residual(jnp.asarray(content + 2.0 * noise)))
+  loud = np.asarray(scale_free_residual(jnp.asarray(3.0 * (content + 2.0 * noise) - 200.0)))
+  # Away from the zero-padded border (which sees the offset) the two are the same.
+  np.testing.assert_allclose(quiet[:, 1:-1, 1:-1], loud[:, 1:-1, 1:-1], atol=2e-3)
+  lap = np.asarray(laplacian_residual(jnp.asarray(content + 2.0 * noise), gain=1.0)) - 127.5
+  rms = np.sqrt((lap[:, 1:-1, 1:-1] ** 2).mean(axis=(1, 2, 3)))  # numpy, interior of each frame
+  np.testing.assert_allclose(
+    np.asarray(quiet) - 127.5, 32.0 * lap / (rms + 1e-3)[:, None, None, None], atol=2e-3
+  )
+  side = 2 * size  # enough pixels in the ring for its mean to be stable
+  flat = np.full((4, side, side, 3), 128.0) + rng.normal(0, 1, (4, side, side, 3))
+  lo, hi = side // 4, side - side // 4
+  flat[:, lo:hi, lo:hi] += 3.0 * rng.normal(0, 1, (4, hi - lo, hi - lo, 3))  # std 3.2x the ring's
+  out = np.abs(np.asarray(scale_free_residual(jnp.asarray(flat.astype(np.float32)))) - 127.5)
+  assert out[:, lo + 1 : hi - 1, lo + 1 : hi - 1].mean() > 2.5 * out[:, 1 : lo - 1, 1:-1].mean()
+  cfg = SpatialConfig(image_size=size, highpass=True, highpass_norm=True)
+  np.testing.assert_array_equal(
+    np.asarray(backbone_frames(jnp.asarray(content), cfg)),
+    np.asarray(scale_free_residual(jnp.asarray(content))),
+  )
+  with pytest.raises(ValueError, match="needs model.spatial.highpass"):
+    SpatialConfig(highpass=False, highpass_norm=True)
 
 
 @pytest.mark.parametrize("branches", ["spatial,temporal,micro,micro_temporal", "spatial,micro"])

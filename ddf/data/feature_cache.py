@@ -72,7 +72,7 @@ def fingerprint(
   data: ml_collections.ConfigDict, builder: Any, split: str, model: FusionDetector, digest: str
 ) -> dict[str, Any]:
   """Everything the cached arrays depend on (stored in index.json; hashed into the path).
-  `spatial_highpass` appears only when on, so that the other caches keep their paths."""
+  `spatial_highpass` (`_norm`) appears only when on, so that the other caches keep their paths."""
   fp = {
     "format": FORMAT_VERSION,
     "dataset": builder.name,
@@ -93,6 +93,8 @@ def fingerprint(
   }
   if model.spatial.highpass:
     fp["spatial_highpass"] = True
+  if model.spatial.highpass_norm:
+    fp["spatial_highpass_norm"] = True
   return fp
 
 

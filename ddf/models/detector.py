@@ -59,10 +59,25 @@ def laplacian_residual(frames: jnp.ndarray, gain: float = 2.0) -> jnp.ndarray:
   return 127.5 + gain * lap
 
 
+def scale_free_residual(frames: jnp.ndarray, target_std: float = 32.0) -> jnp.ndarray:
+  """[N, H, W, C] in [0, 255] -> the Laplacian residual divided by its RMS over each frame's
+  interior (H and W without the one-pixel border, whose zero padding would dominate it; and C),
+  times `target_std`, centred on 127.5: [N, H, W, C]. The video's overall noise and sharpness
+  level cancels; what is left is how each region's high-pass energy compares with the rest of
+  the crop (a face noisier or smoother than its surroundings)."""
+  lap = laplacian_residual(frames, gain=1.0) - 127.5
+  interior = lap[:, 1:-1, 1:-1]
+  rms = jnp.sqrt(jnp.mean(jnp.square(interior), axis=(1, 2, 3), keepdims=True))
+  return 127.5 + target_std * lap / (rms + 1e-3)
+
+
 def backbone_frames(frames: jnp.ndarray, spatial: SpatialConfig) -> jnp.ndarray:
   """Float RGB frames [N, H, W, 3] in [0, 255] -> the backbone's input [N, S, S, 3]
-  (S = `spatial.image_size`): resized, then, with `spatial.highpass`, their Laplacian residual."""
+  (S = `spatial.image_size`): resized, then, with `spatial.highpass`, their Laplacian residual
+  (`highpass_norm`: divided by its RMS over each frame, `scale_free_residual`)."""
   frames = _resize(frames, spatial.image_size)
+  if spatial.highpass_norm:
+    return scale_free_residual(frames)
   return laplacian_residual(frames) if spatial.highpass else frames
 
 
@@ -83,13 +98,20 @@ class SpatialConfig:
   resized to before it, whether it is frozen, whether it is rematerialised, and whether it sees
   the frames' Laplacian residual (`highpass`, `laplacian_residual`) instead of the frames: blend
   seams and resampling live in the residual, which a small backbone trained from scratch did not
-  find in the raw frames of the identity-disjoint tree (README)."""
+  find in the raw frames of the identity-disjoint tree (README). `highpass_norm` (needs
+  `highpass`) divides each frame's residual by its own RMS (`scale_free_residual`), so that
+  only relative high-pass energy reaches the backbone, not the video's noise level."""
 
   arch: str = "resnet_tiny"
   image_size: int = 64
   freeze: bool = False
   remat: bool = False
   highpass: bool = False
+  highpass_norm: bool = False
+
+  def __post_init__(self):
+    if self.highpass_norm and not self.highpass:
+      raise ValueError("model.spatial.highpass_norm needs model.spatial.highpass=True")
 
 
 @dataclasses.dataclass(frozen=True)
