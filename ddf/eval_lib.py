@@ -22,7 +22,7 @@ from ddf import sharding
 from ddf.context import Context, describe_inputs
 from ddf.data import provenance
 from ddf.data.pipeline import ClipRule, RecordSource, eval_batches, video_metadata
-from ddf.metrics import binary_metrics, video_scores
+from ddf.metrics import binary_metrics, paired_auc, video_scores
 
 # global model inputs ({'clips': [B, T, S, S, 3]} or cached features) -> P(fake) [B]
 PredictFn = Callable[[dict[str, jax.Array]], jax.Array]
@@ -108,13 +108,30 @@ def _level_metrics(
       binary_metrics([meta[v]["label"] for v in per_video], list(per_video.values())), "video"
     )
   )
+  out.update(_paired(meta, per_video))
   return out
+
+
+def _paired(meta: list[dict[str, Any]], per_video: dict[int, float]) -> dict[str, Any]:
+  """`video_paired_auc` / `video_paired_n` (`metrics.paired_auc`): each fake against the real
+  video of its `target_id` and compression; absent where no fake's real is scored."""
+
+  def key(m: dict[str, Any]) -> tuple[str, str]:
+    return str(m.get("target_id", "")), m["compression"]
+
+  named = {v: s for v, s in per_video.items() if meta[v].get("target_id")}
+  reals = {key(meta[v]): s for v, s in named.items() if meta[v]["label"] == 0}
+  fakes = [(key(meta[v]), s) for v, s in named.items() if meta[v]["label"] == 1]
+  value, n = paired_auc(reals, fakes)
+  return {"video_paired_auc": value, "video_paired_n": n} if n else {}
 
 
 def split_report(
   meta: list[dict[str, Any]], video_index: np.ndarray, clip_scores: np.ndarray
 ) -> dict[str, Any]:
-  """Metrics overall, per method and per compression, plus per-video scores.
+  """Metrics overall, per method and per compression, plus per-video scores. Where fakes name
+  the real video they were made from (`target_id`, as FF++'s do), each level also has
+  `video_paired_auc`: how often a fake outscores its own real (`metrics.paired_auc`).
 
   Videos without a scored clip (`meta[i]['not_scored']`) count in `num_videos` but not in the
   metrics; they are listed with the reason under `not_scored`.

@@ -132,6 +132,21 @@ def binary_metrics(
   return out
 
 
+def paired_auc(
+  real_scores: dict[Any, float], fake_scores: Sequence[tuple[Any, float]]
+) -> tuple[float, int]:
+  """Per-identity AUC: the fraction of fakes that score above the real video they were made
+  from (ties 1/2). `real_scores`: {key: score}; `fake_scores`: (key of the fake's real, score)
+  pairs, those whose real is missing skipped. A score offset that a person's real and fake
+  videos share cannot move it, where it moves the AUC. -> (value, pairs); NaN with no pair."""
+  wins = [
+    float(s > real_scores[k]) + 0.5 * float(s == real_scores[k])
+    for k, s in fake_scores
+    if k in real_scores
+  ]
+  return (float(np.mean(wins)) if wins else math.nan), len(wins)
+
+
 def video_scores(video_index: Sequence[int], clip_scores: Sequence[float]) -> dict[int, float]:
   """Clip scores -> video score (mean of its clips' probabilities)."""
   acc: dict[int, list[float]] = defaultdict(list)

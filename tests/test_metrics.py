@@ -250,3 +250,86 @@ def test_binary_metrics_carries_auc_ci():
   assert json.loads(json.dumps(m))["auc_ci"] == m["auc_ci"]
   one = metrics.binary_metrics([1, 1, 1], [0.2, 0.7, 0.9])
   assert math.isnan(one["auc"]) and all(math.isnan(v) for v in one["auc_ci"])
+
+
+def _brute_paired(reals: dict, fakes: list) -> float:
+  """Independent definition: loop over (fake, its real) pairs, count 1 / 0.5 / 0 by hand."""
+  total, pairs = 0.0, 0
+  for key, score in fakes:
+    if key not in reals:
+      continue
+    pairs += 1
+    if score > reals[key]:
+      total += 1.0
+    elif score == reals[key]:
+      total += 0.5
+  return total / pairs
+
+
+def test_paired_auc_ignores_an_offset_each_identity_shares():
+  """Each person's real and fakes share a score offset: the AUC falls, the paired AUC stays 1."""
+  rng = np.random.default_rng(0)
+  offsets = rng.uniform(0, 1, 30)
+  reals = {f"{i:03d}": float(o) for i, o in enumerate(offsets)}
+  fakes = [(f"{i:03d}", float(o + rng.uniform(0.01, 0.2))) for i, o in enumerate(offsets)]
+  value, n = metrics.paired_auc(reals, fakes)
+  assert (value, n) == (1.0, 30)
+  labels = [0] * 30 + [1] * 30
+  assert skm.roc_auc_score(labels, list(reals.values()) + [s for _, s in fakes]) < 0.75
+  # Ties, a fake below its real, a fake whose real is missing, against the hand count.
+  tied = [*fakes[:5], ("000", reals["000"]), ("001", reals["001"] - 0.5), ("999", 9.0)]
+  value, n = metrics.paired_auc(reals, tied)
+  assert n == 7 and value == pytest.approx(_brute_paired(reals, tied)) == pytest.approx(5.5 / 7)
+  assert math.isnan(metrics.paired_auc({}, fakes)[0]) and metrics.paired_auc({}, fakes)[1] == 0
+
+
+def test_split_report_pairs_each_fake_with_its_own_real_per_method_and_compression():
+  """`video_paired_auc` in an eval report: video scores are clip means, fakes meet the real of
+  their target_id and compression only, and sources without target ids get no key."""
+  from ddf import eval_lib
+
+  rng = np.random.default_rng(1)
+  meta, video_index, clip_scores = [], [], []
+  for comp in ("c23", "c40"):
+    for t in range(6):
+      target = f"{t:03d}"
+      for method in ("original", "Deepfakes", "Face2Face"):
+        label = int(method != "original")
+        vid = target if not label else f"{target}_{(t + 1) % 6:03d}"
+        meta.append(
+          dict(label=label, video_id=vid, method=method, compression=comp, target_id=target)
+        )
+        meta[-1]["frames_without_face"] = 0
+        for _ in range(int(rng.integers(1, 4))):  # 1-3 clips per video
+          video_index.append(len(meta) - 1)
+          clip_scores.append(float(rng.uniform()))
+  video_index, clip_scores = np.asarray(video_index), np.asarray(clip_scores)
+  report = eval_lib.split_report(meta, video_index, clip_scores)
+  mean = {v: clip_scores[video_index == v].mean() for v in range(len(meta))}
+
+  def expected(keep):
+    reals = {
+      (m["target_id"], m["compression"]): mean[v]
+      for v, m in enumerate(meta)
+      if keep(m) and not m["label"]
+    }
+    fakes = [
+      ((m["target_id"], m["compression"]), mean[v])
+      for v, m in enumerate(meta)
+      if keep(m) and m["label"]
+    ]
+    return _brute_paired(reals, fakes), len(fakes)
+
+  assert (report["video_paired_auc"], report["video_paired_n"]) == pytest.approx(
+    expected(lambda m: True)
+  )
+  for method in ("Deepfakes", "Face2Face"):
+    got = report["per_method"][method]
+    want = expected(lambda m, method=method: m["method"] in ("original", method))
+    assert (got["video_paired_auc"], got["video_paired_n"]) == pytest.approx(want)
+  got = report["per_compression"]["c40"]
+  assert (got["video_paired_auc"], got["video_paired_n"]) == pytest.approx(
+    expected(lambda m: m["compression"] == "c40")
+  )
+  unnamed = [{**m, "target_id": ""} for m in meta]
+  assert "video_paired_auc" not in eval_lib.split_report(unnamed, video_index, clip_scores)

@@ -474,11 +474,12 @@ def eval_batches(
 
 
 def video_metadata(source: Any, rule: ClipRule | None = None) -> list[dict[str, Any]]:
-  """Per video: label, id, method, compression, how many stored frames lack a face, and (with a
+  """Per video: label, id, method, compression, target id, how many stored frames lack a face, and (with a
   rule) how many clips are scored or why none is."""
   out = []
   for entry in source.index():
     meta = record_meta(entry)
+    meta["target_id"] = entry.get("target_id", "")  # the real a fake was made from
     meta["frames_without_face"] = int((~np.asarray(entry["face_found"], bool)).sum())
     if rule is not None:
       meta["num_clips"] = int(len(rule.eval_starts(entry)))
