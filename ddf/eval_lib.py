@@ -117,7 +117,7 @@ def _paired(meta: list[dict[str, Any]], per_video: dict[int, float]) -> dict[str
   video of its `target_id` and compression; absent where no fake's real is scored."""
 
   def key(m: dict[str, Any]) -> tuple[str, str]:
-    return str(m.get("target_id", "")), m["compression"]
+    return str(m["target_id"]), m["compression"]
 
   named = {v: s for v, s in per_video.items() if meta[v].get("target_id")}
   reals = {key(meta[v]): s for v, s in named.items() if meta[v]["label"] == 0}

@@ -135,7 +135,7 @@ def binary_metrics(
 def paired_auc(
   real_scores: dict[Any, float], fake_scores: Sequence[tuple[Any, float]]
 ) -> tuple[float, int]:
-  """Per-identity AUC: the fraction of fakes that score above the real video they were made
+  """AUC per real/fake pair: the fraction of fakes that score above the real video they were made
   from (ties 1/2). `real_scores`: {key: score}; `fake_scores`: (key of the fake's real, score)
   pairs, those whose real is missing skipped. A score offset that a person's real and fake
   videos share cannot move it, where it moves the AUC. -> (value, pairs); NaN with no pair."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -91,6 +92,21 @@ def test_cache_is_reused_and_keyed_by_weights_and_dtype(cached, capsys):
     rtol=2e-3,
     atol=2e-3,
   )
+
+
+def test_highpass_options_key_their_own_caches(cached):
+  """The backbone input's high-pass options change the cached maps, so each setting has its own
+  cache; the default's fingerprint (and so its path) does not mention them."""
+  config, builder, model, _, _ = cached
+  dirs = {}
+  for highpass, norm in ((False, False), (True, False), (True, True)):
+    m = model.clone(
+      spatial=dataclasses.replace(model.spatial, highpass=highpass, highpass_norm=norm)
+    )
+    fp = feature_cache.fingerprint(config.data, builder, "val", m, "digest")
+    assert ("spatial_highpass" in fp, "spatial_highpass_norm" in fp) == (highpass, norm)
+    dirs[highpass, norm] = feature_cache.cache_dir("/c", fp)
+  assert len(set(dirs.values())) == 3
 
 
 def test_incomplete_cache_is_named(cached, tmp_path):

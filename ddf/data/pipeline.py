@@ -474,8 +474,8 @@ def eval_batches(
 
 
 def video_metadata(source: Any, rule: ClipRule | None = None) -> list[dict[str, Any]]:
-  """Per video: label, id, method, compression, target id, how many stored frames lack a face, and (with a
-  rule) how many clips are scored or why none is."""
+  """Per video: label, id, method, compression, target id, how many stored frames lack a face,
+  and (with a rule) how many clips are scored or why none is."""
   out = []
   for entry in source.index():
     meta = record_meta(entry)
